@@ -1,0 +1,6 @@
+"""``python -m ngshare``: run the service."""
+
+from .cli import main
+
+if __name__ == '__main__':
+    main()

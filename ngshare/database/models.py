@@ -1,0 +1,211 @@
+"""The database schema, as typed SQLAlchemy 2.0 models.
+
+Table and column names continue those of ngshare 0.6.0 where the meaning is
+unchanged (``users.id``, ``courses._id``/``courses.id``, ...), so that the
+migration from a 0.6.0 database is a normalisation rather than a rewrite.
+What changed, and why:
+
+* Every uniqueness rule the API relies on is a database constraint
+  (course name; assignment name within a course; one roster entry per user
+  and course; one submission per student and timestamp), so that two
+  concurrent requests can never both succeed: the loser hits the constraint
+  and answers 409.
+* The two roster association tables became one ``roster`` table with a
+  ``role``. A user is either an instructor or a student of a course, never
+  both, and the unique (course, user) pair says so.
+* Files point at their owner (assignment, submission or feedback) with a
+  foreign key instead of three association tables whose ``left_id`` was TEXT
+  while it referenced INTEGER keys (invalid on PostgreSQL).
+* Deleting a course cascades to its roster and assignments, an assignment to
+  its submissions and files, in the database itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Optional
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so that Alembic (and batch mode on SQLite)
+# can address every constraint by name on every database.
+NAMING_CONVENTION = {
+    'ix': 'ix_%(column_0_label)s',
+    'uq': 'uq_%(table_name)s_%(column_0_name)s',
+    'ck': 'ck_%(table_name)s_%(constraint_name)s',
+    'fk': 'fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s',
+    'pk': 'pk_%(table_name)s',
+}
+
+INSTRUCTOR = 'instructor'
+STUDENT = 'student'
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """A JupyterHub user, known by name only."""
+
+    __tablename__ = 'users'
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class Course(Base):
+    __tablename__ = 'courses'
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(Text, unique=True)
+
+    roster: Mapped[list[RosterEntry]] = relationship(
+        back_populates='course',
+        cascade='all, delete-orphan',
+        passive_deletes=True,
+        order_by='RosterEntry._id',
+    )
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates='course',
+        cascade='all, delete-orphan',
+        passive_deletes=True,
+        order_by='Assignment._id',
+    )
+
+
+class RosterEntry(Base):
+    """A user's role in a course, with the names and email the roster holds."""
+
+    __tablename__ = 'roster'
+    __table_args__ = (
+        UniqueConstraint('course_id', 'user_id', name='uq_roster_course_user'),
+        CheckConstraint(f"role IN ('{INSTRUCTOR}', '{STUDENT}')", name='role'),
+        Index('ix_roster_user_id', 'user_id'),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course_id: Mapped[int] = mapped_column(
+        ForeignKey('courses._id', ondelete='CASCADE')
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey('users.id'))
+    role: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[Optional[str]] = mapped_column(Text)
+    last_name: Mapped[Optional[str]] = mapped_column(Text)
+    email: Mapped[Optional[str]] = mapped_column(Text)
+
+    course: Mapped[Course] = relationship(back_populates='roster')
+
+
+class Assignment(Base):
+    __tablename__ = 'assignments'
+    __table_args__ = (
+        UniqueConstraint('course_id', 'id', name='uq_assignments_course_name'),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(Text)
+    course_id: Mapped[int] = mapped_column(
+        ForeignKey('courses._id', ondelete='CASCADE')
+    )
+    due: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+
+    course: Mapped[Course] = relationship(back_populates='assignments')
+    files: Mapped[list[File]] = relationship(
+        foreign_keys='File.assignment_id',
+        cascade='all, delete-orphan',
+        passive_deletes=True,
+        order_by='File._id',
+    )
+    submissions: Mapped[list[Submission]] = relationship(
+        back_populates='assignment',
+        cascade='all, delete-orphan',
+        passive_deletes=True,
+        order_by='Submission._id',
+    )
+
+
+class Submission(Base):
+    """One submission of one student; its feedback hangs off it too."""
+
+    __tablename__ = 'submissions'
+    __table_args__ = (
+        UniqueConstraint(
+            'assignment_id',
+            'student_id',
+            'timestamp',
+            name='uq_submissions_assignment_student_timestamp',
+        ),
+        Index('ix_submissions_assignment_student', 'assignment_id', 'student_id'),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey('assignments._id', ondelete='CASCADE')
+    )
+    # Naive UTC with microseconds, as 0.6.0 stored it.
+    timestamp: Mapped[datetime.datetime] = mapped_column(DateTime)
+    student_id: Mapped[str] = mapped_column(ForeignKey('users.id'))
+
+    assignment: Mapped[Assignment] = relationship(back_populates='submissions')
+    files: Mapped[list[File]] = relationship(
+        foreign_keys='File.submission_id',
+        cascade='all, delete-orphan',
+        passive_deletes=True,
+        order_by='File._id',
+    )
+    feedback: Mapped[list[File]] = relationship(
+        foreign_keys='File.feedback_id',
+        cascade='all, delete-orphan',
+        passive_deletes=True,
+        order_by='File._id',
+    )
+
+
+class File(Base):
+    """One entry of a directory tree; its bytes live in the blob store.
+
+    ``actual_name`` is the blob's key relative to the storage folder: a
+    content-hash path for files written by this version, the flat UUID name
+    for files written by 0.6.0.
+    """
+
+    __tablename__ = 'files'
+    __table_args__ = (
+        CheckConstraint(
+            '(CASE WHEN assignment_id IS NULL THEN 0 ELSE 1 END)'
+            ' + (CASE WHEN submission_id IS NULL THEN 0 ELSE 1 END)'
+            ' + (CASE WHEN feedback_id IS NULL THEN 0 ELSE 1 END) = 1',
+            name='one_owner',
+        ),
+        Index('ix_files_assignment_id', 'assignment_id'),
+        Index('ix_files_submission_id', 'submission_id'),
+        Index('ix_files_feedback_id', 'feedback_id'),
+        Index('ix_files_actual_name', 'actual_name'),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    filename: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(Text)
+    actual_name: Mapped[str] = mapped_column(Text)
+    size: Mapped[Optional[int]] = mapped_column(Integer)
+    assignment_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey('assignments._id', ondelete='CASCADE')
+    )
+    submission_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey('submissions._id', ondelete='CASCADE')
+    )
+    feedback_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey('submissions._id', ondelete='CASCADE')
+    )
+

@@ -1,0 +1,3 @@
+"""Single source of the package version (read by pyproject.toml)."""
+
+__version__ = '1.0.0.dev0'
