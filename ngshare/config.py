@@ -12,8 +12,9 @@ import dataclasses
 
 DEFAULT_DATABASE = 'sqlite:////srv/ngshare/ngshare.db'
 DEFAULT_STORAGE = '/srv/ngshare/files/'
+# The documented stand-alone defaults (development only).
 VNGSHARE_DATABASE = 'sqlite:////tmp/ngshare.db'
-VNGSHARE_STORAGE = '/tmp/ngshare/'
+VNGSHARE_STORAGE = '/tmp/ngshare/'  # noqa: S108
 VNGSHARE_PREFIX = '/api/'
 VNGSHARE_HOST = '127.0.0.1'
 VNGSHARE_PORT = 12121

@@ -1,0 +1,114 @@
+"""The route table, in one place, and the Tornado application around it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from tornado.web import Application
+
+from .auth import HubAuthenticator, OAuthCallbackHandler
+from .handlers.assignments import AssignmentHandler, AssignmentsHandler
+from .handlers.base import NotFoundHandler
+from .handlers.courses import CourseHandler, CoursesHandler
+from .handlers.feedback import FeedbackHandler
+from .handlers.pages import DebugHandler, FaviconHandler, HealthHandler, HomeHandler
+from .handlers.roster import (
+    InstructorHandler,
+    InstructorsHandler,
+    StudentHandler,
+    StudentsHandler,
+)
+from .handlers.submissions import (
+    StudentSubmissionsHandler,
+    SubmissionHandler,
+    SubmissionsHandler,
+    SubmitHandler,
+)
+from .logsafe import redact
+from .runtime import Runtime
+
+access_log = logging.getLogger('ngshare.access')
+
+# One path segment: a course, assignment or user name, percent-encoded.
+NAME = r'([^/]+)'
+
+API_ROUTES = [
+    (r'courses', CoursesHandler),
+    (rf'course/{NAME}', CourseHandler),
+    (rf'instructor/{NAME}/{NAME}', InstructorHandler),
+    (rf'instructors/{NAME}', InstructorsHandler),
+    (rf'student/{NAME}/{NAME}', StudentHandler),
+    (rf'students/{NAME}', StudentsHandler),
+    (rf'assignments/{NAME}', AssignmentsHandler),
+    (rf'assignment/{NAME}/{NAME}', AssignmentHandler),
+    (rf'submissions/{NAME}/{NAME}', SubmissionsHandler),
+    (rf'submissions/{NAME}/{NAME}/{NAME}', StudentSubmissionsHandler),
+    (rf'submission/{NAME}/{NAME}', SubmitHandler),
+    (rf'submission/{NAME}/{NAME}/{NAME}', SubmissionHandler),
+    (rf'feedback/{NAME}/{NAME}/{NAME}', FeedbackHandler),
+    (r'initialize-Data6ase', DebugHandler),
+    (r'favicon\.ico', FaviconHandler),
+    (r'healthz', HealthHandler),
+]
+
+
+def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
+    config = runtime.config
+    prefix = re.escape(config.prefix)
+    handler_args = {'runtime': runtime}
+    routes = [(r'/healthz/?', HealthHandler, handler_args)]
+    routes += [
+        (prefix + pattern + '/?', handler, handler_args)
+        for pattern, handler in API_ROUTES
+    ]
+    routes.append((prefix + '?', HomeHandler, handler_args))
+    if isinstance(runtime.authenticator, HubAuthenticator):
+        routes.append(
+            (
+                prefix + 'oauth_callback',
+                OAuthCallbackHandler,
+                {'hub_auth': runtime.authenticator.hub_auth},
+            )
+        )
+    here = os.path.dirname(os.path.abspath(__file__))
+    return Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=handler_args,
+        template_path=os.path.join(here, 'templates'),
+        cookie_secret=cookie_secret,
+        log_function=log_request,
+        debug=False,
+        compress_response=True,
+        serve_traceback=config.debug,
+    )
+
+
+def log_request(handler) -> None:
+    """Access log that never contains a token (headers are never logged)."""
+    status = handler.get_status()
+    if status < 400 or status == 404:
+        level = logging.INFO
+    elif status < 500:
+        level = logging.WARNING
+    else:
+        level = logging.ERROR
+    if handler.request.path.rstrip('/').endswith('healthz') and status == 200:
+        level = logging.DEBUG
+    request = handler.request
+    actor = getattr(handler, 'actor', None)
+    access_log.log(
+        level,
+        '%d %s %s (%s%s) %.2fms',
+        status,
+        request.method,
+        redact(request.uri),
+        request.remote_ip,
+        f' {actor.name}' if actor else '',
+        1000.0 * request.request_time(),
+    )
+
+
+__all__ = ['API_ROUTES', 'make_app']

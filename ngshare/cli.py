@@ -1,0 +1,333 @@
+"""``python -m ngshare``: the documented command line, and start-up.
+
+This is the only module that reads the environment: the flags documented in
+"Command Line Arguments" and the variables JupyterHub sets for a managed
+service become one :class:`~ngshare.config.Config`. A configuration that
+cannot work stops start-up with a single ``ngshare: error:`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from tornado.httpserver import HTTPServer
+
+from . import config as defaults
+from .app import make_app
+from .auth import make_authenticator
+from .config import Config
+from .database import migrate
+from .database.engine import make_engine, make_session_factories
+from .runtime import Runtime
+from .storage import BlobStore, StorageError
+from .version import __version__
+
+log = logging.getLogger('ngshare')
+
+COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
+MAX_BODY_SIZE = 1024 * 1024 * 1024
+
+
+class StartupError(Exception):
+    """A configuration problem, reported as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='ngshare',
+        description='ngshare: the nbgrader exchange service for JupyterHub.',
+    )
+    regular = parser.add_argument_group('regular arguments')
+    regular.add_argument(
+        '--database',
+        metavar='PATH_TO_DATABASE',
+        help='SQLAlchemy database URL (default: '
+        f'{defaults.DEFAULT_DATABASE}; with --vngshare {defaults.VNGSHARE_DATABASE})',
+    )
+    regular.add_argument(
+        '--storage',
+        metavar='PATH_TO_STORAGE',
+        help='folder for uploaded files (default: '
+        f'{defaults.DEFAULT_STORAGE}; with --vngshare {defaults.VNGSHARE_STORAGE})',
+    )
+    regular.add_argument(
+        '--admins',
+        metavar='ADMIN1,ADMIN2,ADMIN3',
+        default='',
+        help='comma-separated user names of administrators',
+    )
+    advanced = parser.add_argument_group('advanced arguments')
+    advanced.add_argument(
+        '--debug',
+        action='store_true',
+        help='debug mode: detailed errors and debug actions; leaks private '
+        'information, never use in production',
+    )
+    advanced.add_argument(
+        '--no-upgrade-db',
+        dest='upgrade_db',
+        action='store_false',
+        help='do not upgrade the database schema with Alembic at start-up',
+    )
+    advanced.add_argument(
+        '--jupyterhub_api_url',
+        metavar='CUSTOM_API_URL',
+        help='JupyterHub API URL (default: $JUPYTERHUB_API_URL)',
+    )
+    advanced.add_argument(
+        '--prefix',
+        metavar='PREFIX',
+        help='URL prefix, with a leading and trailing slash (default: '
+        f'$JUPYTERHUB_SERVICE_PREFIX; with --vngshare {defaults.VNGSHARE_PREFIX})',
+    )
+    advanced.add_argument(
+        '--vngshare',
+        action='store_true',
+        help='stand-alone mode: trust the "user" parameter, debug on; '
+        'DO NOT USE IN PRODUCTION',
+    )
+    advanced.add_argument(
+        '--host',
+        metavar='BIND_HOST',
+        default=defaults.VNGSHARE_HOST,
+        help=f'address to bind in vngshare mode (default: {defaults.VNGSHARE_HOST})',
+    )
+    advanced.add_argument(
+        '--port',
+        metavar='BIND_PORT',
+        type=int,
+        default=defaults.VNGSHARE_PORT,
+        help=f'port to bind in vngshare mode (default: {defaults.VNGSHARE_PORT}); '
+        'as a service the port of $JUPYTERHUB_SERVICE_URL is used',
+    )
+    parser.add_argument('--version', action='version', version=__version__)
+    return parser
+
+
+def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
+    """Combine the flags and the Hub's environment into one Config."""
+    prefix = args.prefix or (
+        defaults.VNGSHARE_PREFIX
+        if args.vngshare
+        else environ.get('JUPYTERHUB_SERVICE_PREFIX', '/services/ngshare/')
+    )
+    if not (prefix.startswith('/') and prefix.endswith('/')):
+        raise StartupError(f'--prefix must start and end with "/", got {prefix!r}')
+    hub_api_url = args.jupyterhub_api_url or environ.get('JUPYTERHUB_API_URL')
+    if args.vngshare:
+        host, port = args.host, args.port
+    else:
+        host, port = '', 10101
+        hub_api_url = hub_api_url or 'http://127.0.0.1:8081/hub/api'
+        service_url = environ.get('JUPYTERHUB_SERVICE_URL')
+        if service_url:
+            port = urlparse(service_url).port or 80
+    service_name = environ.get('JUPYTERHUB_SERVICE_NAME', 'ngshare')
+    hub_base = environ.get('JUPYTERHUB_BASE_URL', '/')
+    database = args.database or (
+        defaults.VNGSHARE_DATABASE if args.vngshare else defaults.DEFAULT_DATABASE
+    )
+    storage = args.storage or (
+        defaults.VNGSHARE_STORAGE if args.vngshare else defaults.DEFAULT_STORAGE
+    )
+    secret = environ.get('NGSHARE_COOKIE_SECRET', '')
+    try:
+        cookie_secret = bytes.fromhex(secret)
+    except ValueError:
+        raise StartupError('NGSHARE_COOKIE_SECRET must be hexadecimal') from None
+    return Config(
+        database_url=database,
+        storage_path=storage,
+        admins=frozenset(name for name in args.admins.split(',') if name),
+        debug=args.debug or args.vngshare,
+        upgrade_db=args.upgrade_db,
+        vngshare=args.vngshare,
+        prefix=prefix,
+        host=host,
+        port=port,
+        hub_api_url=hub_api_url,
+        hub_api_token=environ.get('JUPYTERHUB_API_TOKEN', ''),
+        hub_prefix=hub_base.rstrip('/') + '/hub/',
+        hub_host=environ.get('JUPYTERHUB_HOST', ''),
+        service_name=service_name,
+        oauth_client_id=environ.get('JUPYTERHUB_CLIENT_ID', f'service-{service_name}'),
+        oauth_redirect_uri=environ.get(
+            'JUPYTERHUB_OAUTH_CALLBACK_URL', prefix + 'oauth_callback'
+        ),
+        cookie_secret=cookie_secret,
+        cookie_secret_file=default_cookie_secret_file(database, storage),
+    )
+
+
+def default_cookie_secret_file(database_url: str, storage_path: str) -> str:
+    """Beside the SQLite file, or in the storage folder every replica shares."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return os.path.join(storage_path, COOKIE_SECRET_NAME)
+    if url.get_backend_name() == 'sqlite' and url.database not in (
+        None,
+        '',
+        ':memory:',
+    ):
+        return os.path.join(
+            os.path.dirname(os.path.abspath(url.database)), COOKIE_SECRET_NAME
+        )
+    return os.path.join(storage_path, COOKIE_SECRET_NAME)
+
+
+def load_cookie_secret(config: Config) -> bytes:
+    """The secret that signs login cookies, the same across restarts.
+
+    Created once, atomically (written to a temporary file and hard-linked
+    into place, so two replicas starting together agree on one secret).
+    """
+    if config.cookie_secret:
+        return config.cookie_secret
+    path = config.cookie_secret_file
+    try:
+        if not os.path.exists(path):
+            directory = os.path.dirname(path) or '.'
+            os.makedirs(directory, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=directory, prefix='.secret-')
+            try:
+                with os.fdopen(fd, 'w') as stream:
+                    stream.write(secrets.token_hex(32))
+                os.chmod(temporary, 0o600)
+                with contextlib.suppress(FileExistsError):
+                    os.link(temporary, path)
+            finally:
+                os.unlink(temporary)
+        with open(path) as stream:
+            return bytes.fromhex(stream.read().strip())
+    except (OSError, ValueError) as error:
+        raise StartupError(f'cannot use cookie secret file {path!r}: {error}') from None
+
+
+def prepare_database(config: Config):
+    """Connect, and upgrade the schema unless told not to."""
+    try:
+        url = make_url(config.database_url)
+    except ArgumentError:
+        raise StartupError(f'invalid database URL {config.database_url!r}') from None
+    if url.get_backend_name() == 'sqlite' and url.database not in (
+        None,
+        '',
+        ':memory:',
+    ):
+        directory = os.path.dirname(os.path.abspath(url.database))
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            raise StartupError(
+                f'cannot create database folder {directory!r}: {error.strerror}'
+            ) from None
+    try:
+        engine = make_engine(config.database_url, pool_size=config.worker_threads)
+    except (ArgumentError, ImportError) as error:
+        raise StartupError(f'cannot use database: {error}') from None
+    try:
+        with engine.connect() as connection:
+            connection.execute(text('SELECT 1'))
+        if config.upgrade_db:
+            migrate.upgrade(engine, config.storage_path)
+        elif not migrate.is_current(engine):
+            log.warning(
+                'The database is not at the current schema revision and '
+                '--no-upgrade-db was given: ngshare may not work until it is upgraded.'
+            )
+    except migrate.MigrationError as error:
+        raise StartupError(str(error)) from None
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
+        raise StartupError(
+            f'cannot use database {url.render_as_string(hide_password=True)}: {reason}'
+        ) from None
+    return engine
+
+
+def build_runtime(config: Config) -> Runtime:
+    store = BlobStore(config.storage_path)
+    try:
+        store.check_usable()
+    except StorageError as error:
+        raise StartupError(str(error)) from None
+    engine = prepare_database(config)
+    reader, writer = make_session_factories(engine)
+    return Runtime(
+        config=config,
+        engine=engine,
+        reader=reader,
+        writer=writer,
+        store=store,
+        authenticator=make_authenticator(config),
+        pool=ThreadPoolExecutor(config.worker_threads, thread_name_prefix='ngshare'),
+    )
+
+
+async def serve(config: Config) -> None:
+    runtime = build_runtime(config)
+    app = make_app(runtime, load_cookie_secret(config))
+    server = HTTPServer(app, xheaders=True, max_body_size=MAX_BODY_SIZE)
+    try:
+        server.listen(config.port, address=config.host)
+    except OSError as error:
+        raise StartupError(
+            f'cannot listen on {config.host or "*"}:{config.port}: {error.strerror}'
+        ) from None
+    if config.vngshare:
+        log.warning(
+            'vngshare (stand-alone mode): anyone can act as any user. '
+            'DO NOT USE IN PRODUCTION.'
+        )
+    if config.debug:
+        log.warning('Debug mode is on: private information may leak.')
+    log.info(
+        'ngshare %s serving %s on %s:%d',
+        __version__,
+        config.prefix,
+        config.host or '*',
+        config.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        runtime.pool.shutdown(wait=True, cancel_futures=True)
+        runtime.engine.dispose()
+        log.info('ngshare stopped')
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format='[%(levelname)1.1s %(asctime)s %(name)s] %(message)s',
+        stream=sys.stderr,
+    )
+    logging.getLogger('alembic').setLevel(logging.WARNING)
+    try:
+        config = config_from(args, dict(os.environ))
+        asyncio.run(serve(config))
+    except StartupError as error:
+        print(f'ngshare: error: {error}', file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,94 @@
+"""Encoded directory trees: validation and decoding, no I/O.
+
+A tree arrives as the JSON string of a form field: a list of
+``{"path", "content"[, "checksum"]}`` with base64 content. Everything about
+it is checked here before anything is written, so a bad tree never leaves a
+half-stored upload behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import json
+import re
+
+from .errors import bad_request
+
+# Any C0 control character, DEL, or a backslash makes a path illegal.
+_FORBIDDEN_CHARACTERS = re.compile(r'[\x00-\x1f\x7f\\]')
+_BASE64_WHITESPACE = re.compile(rb'[\r\n\t ]')
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeFile:
+    """One decoded file of a tree."""
+
+    path: str
+    content: bytes
+    checksum: str
+
+
+def md5_hex(content: bytes) -> str:
+    return hashlib.md5(content, usedforsecurity=False).hexdigest()
+
+
+def is_legal_path(path: object) -> bool:
+    """A relative Unix path of non-empty components, none ``.`` or ``..``."""
+    if not isinstance(path, str) or not path:
+        return False
+    if _FORBIDDEN_CHARACTERS.search(path):
+        return False
+    return all(part not in ('', '.', '..') for part in path.split('/'))
+
+
+def decode_content(content: str) -> bytes:
+    """Decode base64 with or without line breaks; refuse anything else."""
+    try:
+        raw = _BASE64_WHITESPACE.sub(b'', content.encode('ascii'))
+        return base64.b64decode(raw, validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raise bad_request('Content cannot be base64 decoded') from None
+
+
+def encode_content(content: bytes) -> str:
+    return base64.b64encode(content).decode('ascii')
+
+
+def parse_tree(files_json: str | None) -> list[TreeFile]:
+    """Validate and decode the ``files`` form field of an upload."""
+    if files_json is None:
+        raise bad_request('Please supply files')
+    try:
+        entries = json.loads(files_json)
+    except ValueError:
+        raise bad_request('Files cannot be JSON decoded') from None
+    if not isinstance(entries, list) or not all(
+        _is_well_formed(entry) for entry in entries
+    ):
+        raise bad_request('Files cannot be JSON decoded')
+    seen: set[str] = set()
+    for entry in entries:
+        if not is_legal_path(entry['path']) or entry['path'] in seen:
+            raise bad_request('Illegal path')
+        seen.add(entry['path'])
+    tree = []
+    for entry in entries:
+        content = decode_content(entry['content'])
+        checksum = md5_hex(content)
+        claimed = entry.get('checksum')
+        if claimed is not None and claimed.lower() != checksum:
+            raise bad_request('Checksum mismatch')
+        tree.append(TreeFile(entry['path'], content, checksum))
+    return tree
+
+
+def _is_well_formed(entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get('path'), str)
+        and isinstance(entry.get('content'), str)
+        and isinstance(entry.get('checksum', ''), str)
+    )

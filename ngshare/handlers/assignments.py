@@ -1,0 +1,30 @@
+"""/assignments/<course_id> and /assignment/<course_id>/<assignment_id>"""
+
+from ..operations import assignments
+from .base import BaseHandler
+
+
+class AssignmentsHandler(BaseHandler):
+    async def get(self, course_id):
+        await self.answer(assignments.list_assignments, course_id)
+
+
+class AssignmentHandler(BaseHandler):
+    async def get(self, course_id, assignment_id):
+        await self.answer(
+            assignments.get_assignment, course_id, assignment_id, self.list_only()
+        )
+
+    async def post(self, course_id, assignment_id):
+        await self.answer(
+            assignments.release_assignment,
+            course_id,
+            assignment_id,
+            self.arg('files'),
+            write=True,
+        )
+
+    async def delete(self, course_id, assignment_id):
+        await self.answer(
+            assignments.delete_assignment, course_id, assignment_id, write=True
+        )

@@ -1,0 +1,27 @@
+"""/feedback/<course_id>/<assignment_id>/<student_id>"""
+
+from ..operations import feedback
+from .base import BaseHandler
+
+
+class FeedbackHandler(BaseHandler):
+    async def get(self, course_id, assignment_id, student_id):
+        await self.answer(
+            feedback.get_feedback,
+            course_id,
+            assignment_id,
+            student_id,
+            self.arg('timestamp'),
+            self.list_only(),
+        )
+
+    async def post(self, course_id, assignment_id, student_id):
+        await self.answer(
+            feedback.upload_feedback,
+            course_id,
+            assignment_id,
+            student_id,
+            self.arg('timestamp'),
+            self.arg('files'),
+            write=True,
+        )

@@ -1,0 +1,64 @@
+"""Assignments: list, fetch, release, delete."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+
+from ..database.models import Assignment
+from ..errors import conflict
+from ..filetree import parse_tree
+from ..permissions import require_instructor, require_member
+from .context import Context
+from .lookup import find_assignment, find_course
+from .trees import pack_tree, store_tree
+
+
+def list_assignments(ctx: Context, course_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_member(ctx.session, ctx.actor, course)
+    names = ctx.session.scalars(
+        select(Assignment.id)
+        .where(Assignment.course_id == course._id)
+        .order_by(Assignment._id)
+    )
+    return {'assignments': list(names)}
+
+
+def get_assignment(
+    ctx: Context, course_id: str, assignment_id: str, list_only: bool
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_member(ctx.session, ctx.actor, course)
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    return {'files': pack_tree(ctx, assignment.files, list_only=list_only)}
+
+
+def release_assignment(
+    ctx: Context, course_id: str, assignment_id: str, files_json: str | None
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    taken = ctx.session.scalar(
+        select(
+            exists().where(
+                Assignment.course_id == course._id, Assignment.id == assignment_id
+            )
+        )
+    )
+    if taken:
+        raise conflict('Assignment already exists')
+    tree = parse_tree(files_json)
+    assignment = Assignment(id=assignment_id, course_id=course._id)
+    assignment.files = store_tree(ctx, tree)
+    ctx.session.add(assignment)
+    ctx.session.flush()
+    return {}
+
+
+def delete_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
+    """Remove the assignment with all its submissions and feedback."""
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    ctx.session.delete(assignment)
+    return {}

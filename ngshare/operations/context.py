@@ -1,0 +1,19 @@
+"""The unit of work an operation runs in."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy.orm import Session
+
+from ..permissions import Actor
+from ..storage import BlobStore
+
+
+@dataclasses.dataclass
+class Context:
+    session: Session
+    store: BlobStore
+    actor: Actor
+    # Blobs this unit of work created; removed again if it does not commit.
+    created_blobs: list[str] = dataclasses.field(default_factory=list)

@@ -1,0 +1,56 @@
+"""Courses: list, create, delete."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from ..database.models import INSTRUCTOR, Course, RosterEntry
+from ..errors import bad_request, conflict
+from ..permissions import require_admin
+from .context import Context
+from .lookup import course_exists, ensure_user, find_course
+
+
+def list_courses(ctx: Context) -> dict:
+    """Admins: every course. Others: the courses they teach or take."""
+    query = select(Course.id)
+    if not ctx.actor.is_admin:
+        query = query.join(RosterEntry).where(RosterEntry.user_id == ctx.actor.name)
+    return {'courses': sorted(set(ctx.session.scalars(query)))}
+
+
+def create_course(ctx: Context, course_id: str, instructors_json: str | None) -> dict:
+    require_admin(ctx.actor)
+    instructors = _parse_instructors(instructors_json)
+    if course_exists(ctx.session, course_id):
+        raise conflict('Course already exists')
+    course = Course(id=course_id)
+    ctx.session.add(course)
+    for name in dict.fromkeys(instructors):
+        ensure_user(ctx.session, name)
+        course.roster.append(RosterEntry(user_id=name, role=INSTRUCTOR))
+    ctx.session.flush()
+    return {}
+
+
+def _parse_instructors(instructors_json: str | None) -> list[str]:
+    if instructors_json is None:
+        return []
+    try:
+        instructors = json.loads(instructors_json)
+    except ValueError:
+        raise bad_request('Instructors cannot be JSON decoded') from None
+    if not isinstance(instructors, list) or not all(
+        isinstance(name, str) and name for name in instructors
+    ):
+        raise bad_request('Instructors cannot be JSON decoded')
+    return instructors
+
+
+def delete_course(ctx: Context, course_id: str) -> dict:
+    require_admin(ctx.actor)
+    course = find_course(ctx.session, course_id)
+    ctx.session.delete(course)
+    return {}

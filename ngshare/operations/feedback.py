@@ -1,0 +1,54 @@
+"""Feedback on a submission: upload (replacing the old) and download."""
+
+from __future__ import annotations
+
+from ..errors import bad_request
+from ..filetree import parse_tree
+from ..permissions import require_instructor, require_self_or_instructor
+from ..timestamps import format_timestamp, parse_timestamp
+from .context import Context
+from .lookup import find_assignment, find_course, find_submission, require_student_found
+from .trees import pack_tree, store_tree
+
+
+def _submission_at(ctx: Context, course, assignment_id, student_id, timestamp):
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    require_student_found(ctx.session, course, assignment, student_id)
+    if timestamp is None:
+        raise bad_request('Please supply timestamp')
+    when = parse_timestamp(timestamp)
+    return find_submission(ctx.session, assignment, student_id, when)
+
+
+def upload_feedback(
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    timestamp: str | None,
+    files_json: str | None,
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)
+    tree = parse_tree(files_json)
+    submission.feedback = store_tree(ctx, tree)
+    ctx.session.flush()
+    return {}
+
+
+def get_feedback(
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    timestamp: str | None,
+    list_only: bool,
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_self_or_instructor(ctx.session, ctx.actor, course, student_id)
+    submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)
+    return {
+        'timestamp': format_timestamp(submission.timestamp),
+        'files': pack_tree(ctx, submission.feedback, list_only=list_only),
+    }

@@ -1,0 +1,104 @@
+"""Finding the objects a request names, with the documented 404s."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from ..database.models import STUDENT, Assignment, Course, RosterEntry, Submission, User
+from ..errors import not_found
+
+
+def find_course(session: Session, course_id: str) -> Course:
+    course = session.scalar(select(Course).where(Course.id == course_id))
+    if course is None:
+        raise not_found('Course not found')
+    return course
+
+
+def course_exists(session: Session, course_id: str) -> bool:
+    return bool(session.scalar(select(exists().where(Course.id == course_id))))
+
+
+def find_assignment(session: Session, course: Course, assignment_id: str) -> Assignment:
+    assignment = session.scalar(
+        select(Assignment).where(
+            Assignment.course_id == course._id, Assignment.id == assignment_id
+        )
+    )
+    if assignment is None:
+        raise not_found('Assignment not found')
+    return assignment
+
+
+def roster_entry(
+    session: Session, course: Course, user_id: str, role: str | None = None
+) -> RosterEntry | None:
+    query = select(RosterEntry).where(
+        RosterEntry.course_id == course._id, RosterEntry.user_id == user_id
+    )
+    if role is not None:
+        query = query.where(RosterEntry.role == role)
+    return session.scalar(query)
+
+
+def roster_of(session: Session, course: Course, role: str) -> list[RosterEntry]:
+    return list(
+        session.scalars(
+            select(RosterEntry)
+            .where(RosterEntry.course_id == course._id, RosterEntry.role == role)
+            .order_by(RosterEntry._id)
+        )
+    )
+
+
+def require_student_found(
+    session: Session, course: Course, assignment: Assignment, student_id: str
+) -> None:
+    """A student is found while enrolled, or when they submitted to it.
+
+    Removing a student keeps their submissions visible to instructors
+    (documented), so a removed student who submitted is still found.
+    """
+    if roster_entry(session, course, student_id, STUDENT) is not None:
+        return
+    submitted = session.scalar(
+        select(
+            exists().where(
+                Submission.assignment_id == assignment._id,
+                Submission.student_id == student_id,
+            )
+        )
+    )
+    if not submitted:
+        raise not_found('Student not found')
+
+
+def find_submission(
+    session: Session,
+    assignment: Assignment,
+    student_id: str,
+    timestamp: datetime.datetime | None,
+) -> Submission:
+    """The submission at ``timestamp``, or the latest one when it is None."""
+    query = select(Submission).where(
+        Submission.assignment_id == assignment._id,
+        Submission.student_id == student_id,
+    )
+    if timestamp is None:
+        query = query.order_by(Submission.timestamp.desc(), Submission._id.desc())
+    else:
+        query = query.where(Submission.timestamp == timestamp)
+    submission = session.scalars(query.limit(1)).first()
+    if submission is None:
+        raise not_found('Submission not found')
+    return submission
+
+
+def ensure_user(session: Session, user_id: str) -> None:
+    """Create the users row for ``user_id`` if there is none yet."""
+    if session.get(User, user_id) is None:
+        session.add(User(id=user_id))
+        session.flush()

@@ -1,0 +1,185 @@
+"""Course rosters: instructors and students with their names and emails."""
+
+from __future__ import annotations
+
+import json
+
+from ..database.models import INSTRUCTOR, STUDENT, RosterEntry
+from ..errors import bad_request, conflict, not_found, permission_denied
+from ..permissions import (
+    require_admin,
+    require_instructor,
+    require_member,
+    require_self_or_instructor,
+    role_in,
+)
+from .context import Context
+from .lookup import ensure_user, find_course, roster_entry, roster_of
+
+_PERSON_FIELDS = ('first_name', 'last_name', 'email')
+
+
+def describe(entry: RosterEntry) -> dict:
+    return {
+        'username': entry.user_id,
+        'first_name': entry.first_name,
+        'last_name': entry.last_name,
+        'email': entry.email,
+    }
+
+
+def _require_fields(fields: dict, email_message: str) -> None:
+    messages = {
+        'first_name': 'Please supply first name',
+        'last_name': 'Please supply last name',
+        'email': email_message,
+    }
+    for name in _PERSON_FIELDS:
+        if fields.get(name) is None:
+            raise bad_request(messages[name])
+
+
+def _enrol(ctx: Context, course, user_id: str, role: str, fields: dict) -> None:
+    """Create or update the user's one roster entry of ``course``."""
+    entry = roster_entry(ctx.session, course, user_id)
+    if entry is None:
+        ensure_user(ctx.session, user_id)
+        entry = RosterEntry(course_id=course._id, user_id=user_id)
+        ctx.session.add(entry)
+    entry.role = role
+    entry.first_name = fields['first_name']
+    entry.last_name = fields['last_name']
+    entry.email = fields['email']
+    ctx.session.flush()
+
+
+# Instructors
+
+
+def set_instructor(ctx: Context, course_id: str, user_id: str, fields: dict) -> dict:
+    """(admins) add or update; (instructors) update their own entry.
+
+    An instructor who was a student of the course stops being one.
+    """
+    course = find_course(ctx.session, course_id)
+    own_entry = ctx.actor.name == user_id and (
+        role_in(ctx.session, ctx.actor, course) == INSTRUCTOR
+    )
+    if not (ctx.actor.is_admin or own_entry):
+        raise permission_denied()
+    _require_fields(fields, 'Please supply email name')
+    _enrol(ctx, course, user_id, INSTRUCTOR, fields)
+    return {}
+
+
+def get_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_member(ctx.session, ctx.actor, course)
+    entry = roster_entry(ctx.session, course, user_id, INSTRUCTOR)
+    if entry is None:
+        raise not_found('Instructor not found')
+    return describe(entry)
+
+
+def remove_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_admin(ctx.actor)
+    entry = roster_entry(ctx.session, course, user_id, INSTRUCTOR)
+    if entry is None:
+        raise not_found('Instructor not found')
+    ctx.session.delete(entry)
+    return {}
+
+
+def list_instructors(ctx: Context, course_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_member(ctx.session, ctx.actor, course)
+    return {
+        'instructors': [describe(e) for e in roster_of(ctx.session, course, INSTRUCTOR)]
+    }
+
+
+# Students
+
+
+def set_student(ctx: Context, course_id: str, user_id: str, fields: dict) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is not None:
+        raise conflict('Cannot add instructor as student')
+    _require_fields(fields, 'Please supply email')
+    _enrol(ctx, course, user_id, STUDENT, fields)
+    return {}
+
+
+def get_student(ctx: Context, course_id: str, user_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_self_or_instructor(ctx.session, ctx.actor, course, user_id)
+    entry = roster_entry(ctx.session, course, user_id, STUDENT)
+    if entry is None:
+        raise not_found('Student not found')
+    return describe(entry)
+
+
+def remove_student(ctx: Context, course_id: str, user_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    entry = roster_entry(ctx.session, course, user_id, STUDENT)
+    if entry is None:
+        raise not_found('Student not found')
+    ctx.session.delete(entry)
+    return {}
+
+
+def add_students(ctx: Context, course_id: str, students_json: str | None) -> dict:
+    """Add or update many students; report each one, in request order."""
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    students = _parse_students(students_json)
+    status = []
+    for student in students:
+        user_id = student['username']
+        if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is not None:
+            status.append(
+                {
+                    'username': user_id,
+                    'success': False,
+                    'message': 'Cannot add instructor as student',
+                }
+            )
+            continue
+        _enrol(ctx, course, user_id, STUDENT, student)
+        status.append({'username': user_id, 'success': True})
+    return {'status': status}
+
+
+def _parse_students(students_json: str | None) -> list[dict]:
+    if students_json is None:
+        raise bad_request('Please supply students')
+    try:
+        students = json.loads(students_json)
+    except ValueError:
+        raise bad_request('Students cannot be JSON decoded') from None
+    if not isinstance(students, list) or not all(
+        _is_student_entry(student) for student in students
+    ):
+        raise bad_request('Incorrect request format')
+    return students
+
+
+def _is_student_entry(student: object) -> bool:
+    if not isinstance(student, dict):
+        return False
+    username = student.get('username')
+    if not isinstance(username, str) or not username:
+        return False
+    return all(
+        name in student and isinstance(student[name], (str, type(None)))
+        for name in _PERSON_FIELDS
+    )
+
+
+def list_students(ctx: Context, course_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    return {'students': [describe(e) for e in roster_of(ctx.session, course, STUDENT)]}

@@ -1,0 +1,83 @@
+"""Running one operation as one transaction, in a worker thread.
+
+A request either commits everything it did or leaves nothing behind: on any
+failure its transaction rolls back and the blobs it created are removed
+again (unless a committed row meanwhile refers to the same content). A write
+that loses a race on a unique constraint is retried, so that its second run
+sees the winner and answers the documented 409 (or, for an update, simply
+succeeds).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ..database.models import File
+from ..errors import ApiError
+from ..permissions import Actor
+from ..runtime import Runtime
+from .context import Context
+from .trees import lock_blob
+
+log = logging.getLogger('ngshare.operations')
+
+WRITE_ATTEMPTS = 3
+
+
+def run_operation(
+    runtime: Runtime,
+    actor: Actor,
+    operation: Callable[..., dict],
+    args: tuple,
+    *,
+    write: bool,
+) -> dict:
+    attempts = WRITE_ATTEMPTS if write else 1
+    factory = runtime.writer if write else runtime.reader
+    for attempt in range(1, attempts + 1):
+        ctx = None
+        try:
+            with factory() as session:
+                ctx = Context(session=session, store=runtime.store, actor=actor)
+                result = operation(ctx, *args)
+                session.commit()
+                return result
+        except (IntegrityError, OperationalError) as error:
+            _remove_new_blobs(runtime, ctx)
+            if attempt == attempts:
+                log.warning('Giving up after %d attempts: %s', attempts, error)
+                raise ApiError(
+                    409, 'Request conflicts with a concurrent change'
+                ) from error
+            log.info('Retrying after a concurrent change: %s', error.orig)
+        except BaseException:
+            _remove_new_blobs(runtime, ctx)
+            raise
+    raise AssertionError('unreachable')
+
+
+def _remove_new_blobs(runtime: Runtime, ctx: Context | None) -> None:
+    """Delete the blobs a failed unit of work created, if still unreferenced.
+
+    Runs in a write transaction of its own: on SQLite that holds the write
+    lock, on PostgreSQL an exclusive advisory lock per blob, so a concurrent
+    request that stores the same content either committed its reference
+    before this check, or re-creates the blob after this delete.
+    """
+    if ctx is None or not ctx.created_blobs:
+        return
+    try:
+        with runtime.writer() as session:
+            cleaner = Context(session=session, store=runtime.store, actor=ctx.actor)
+            session.execute(select(1))  # take the write lock first (SQLite)
+            for key in ctx.created_blobs:
+                lock_blob(cleaner, key, shared=False)
+                if not session.scalar(select(exists().where(File.actual_name == key))):
+                    runtime.store.delete(key)
+            session.commit()
+    except Exception:
+        log.exception('Could not remove the blobs of a failed request')

@@ -1,0 +1,120 @@
+"""Submissions: submit, list, collect."""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import func, select
+
+from ..database.models import Submission
+from ..filetree import parse_tree
+from ..permissions import require_instructor, require_member, require_self_or_instructor
+from ..timestamps import format_timestamp, parse_timestamp, utc_now
+from .context import Context
+from .lookup import (
+    ensure_user,
+    find_assignment,
+    find_course,
+    find_submission,
+    require_student_found,
+)
+from .trees import pack_tree, store_tree
+
+_ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _describe(submission: Submission) -> dict:
+    return {
+        'student_id': submission.student_id,
+        'timestamp': format_timestamp(submission.timestamp),
+    }
+
+
+def _ordered(query):
+    return query.order_by(Submission.timestamp, Submission._id)
+
+
+def list_submissions(ctx: Context, course_id: str, assignment_id: str) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    rows = ctx.session.scalars(
+        _ordered(select(Submission).where(Submission.assignment_id == assignment._id))
+    )
+    return {'submissions': [_describe(row) for row in rows]}
+
+
+def list_student_submissions(
+    ctx: Context, course_id: str, assignment_id: str, student_id: str
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_self_or_instructor(ctx.session, ctx.actor, course, student_id)
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    require_student_found(ctx.session, course, assignment, student_id)
+    rows = ctx.session.scalars(
+        _ordered(
+            select(Submission).where(
+                Submission.assignment_id == assignment._id,
+                Submission.student_id == student_id,
+            )
+        )
+    )
+    return {'submissions': [_describe(row) for row in rows]}
+
+
+def submit(
+    ctx: Context, course_id: str, assignment_id: str, files_json: str | None
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_member(ctx.session, ctx.actor, course)
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    tree = parse_tree(files_json)
+    ensure_user(ctx.session, ctx.actor.name)
+    submission = Submission(
+        assignment_id=assignment._id,
+        student_id=ctx.actor.name,
+        timestamp=_next_timestamp(ctx, assignment._id),
+    )
+    submission.files = store_tree(ctx, tree)
+    ctx.session.add(submission)
+    ctx.session.flush()
+    return {'timestamp': format_timestamp(submission.timestamp)}
+
+
+def _next_timestamp(ctx: Context, assignment_pk: int) -> datetime.datetime:
+    """Now, or just after the caller's latest submission if that is later.
+
+    Keeps one student's timestamps distinct and increasing even when two
+    submissions land in the same microsecond or the clock steps back. A
+    concurrent duplicate is still caught by the unique constraint.
+    """
+    now = utc_now()
+    latest = ctx.session.scalar(
+        select(func.max(Submission.timestamp)).where(
+            Submission.assignment_id == assignment_pk,
+            Submission.student_id == ctx.actor.name,
+        )
+    )
+    if latest is not None and latest >= now:
+        return latest + _ONE_MICROSECOND
+    return now
+
+
+def get_submission(
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    timestamp: str | None,
+    list_only: bool,
+) -> dict:
+    course = find_course(ctx.session, course_id)
+    require_instructor(ctx.session, ctx.actor, course)
+    assignment = find_assignment(ctx.session, course, assignment_id)
+    require_student_found(ctx.session, course, assignment, student_id)
+    when = parse_timestamp(timestamp) if timestamp is not None else None
+    submission = find_submission(ctx.session, assignment, student_id, when)
+    return {
+        'timestamp': format_timestamp(submission.timestamp),
+        'files': pack_tree(ctx, submission.files, list_only=list_only),
+    }

@@ -1,0 +1,58 @@
+"""Storing an uploaded tree as blobs + rows, and answering one back."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from ..database.models import File
+from ..filetree import TreeFile, encode_content
+from .context import Context
+
+
+def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
+    """Write every file's blob and return the (unsaved) rows naming them.
+
+    Runs inside the request's write transaction, after its first statement:
+    on SQLite that transaction already holds the write lock, and on
+    PostgreSQL a shared advisory lock per blob is taken here. The clean-up of
+    a failed request removes blobs only under the matching exclusive lock,
+    so it can never delete a blob that this transaction is about to commit a
+    reference to.
+    """
+    rows = []
+    for item in tree:
+        key = ctx.store.key_for(item.content)
+        lock_blob(ctx, key, shared=True)
+        key, created = ctx.store.put(item.content)
+        if created:
+            ctx.created_blobs.append(key)
+        rows.append(
+            File(
+                filename=item.path,
+                checksum=item.checksum,
+                actual_name=key,
+                size=len(item.content),
+            )
+        )
+    return rows
+
+
+def lock_blob(ctx: Context, key: str, *, shared: bool) -> None:
+    """Serialise blob writers and blob deleters across PostgreSQL replicas."""
+    if ctx.session.get_bind().dialect.name != 'postgresql':
+        return
+    function = 'pg_advisory_xact_lock_shared' if shared else 'pg_advisory_xact_lock'
+    ctx.session.execute(
+        text(f'SELECT {function}(hashtextextended(:key, 0))'), {'key': key}
+    )
+
+
+def pack_tree(ctx: Context, files: list[File], *, list_only: bool) -> list[dict]:
+    """The documented encoded directory tree of ``files``."""
+    answer = []
+    for row in files:
+        entry = {'path': row.filename, 'checksum': row.checksum}
+        if not list_only:
+            entry['content'] = encode_content(ctx.store.read(row.actual_name))
+        answer.append(entry)
+    return answer
