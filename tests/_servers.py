@@ -250,7 +250,8 @@ def _flag_value(args: list[str], flag: str) -> str | None:
 class NgshareServer:
     """One ngshare process started by the tests.
 
-    Attributes: ``base`` (``http://127.0.0.1:PORT``), ``prefix``, ``api``
+    Attributes: ``command``, ``env`` (of the process), ``base``
+    (``http://127.0.0.1:PORT``), ``prefix``, ``api``
     (``base + prefix``), ``port``, ``hub_mode``, ``hub`` (the
     :class:`HubStub` or None), ``debug``, ``database_url``, ``storage``
     (Path), ``workdir``, ``stdout_path``, ``stderr_path``, ``log_path``
@@ -272,6 +273,7 @@ class NgshareServer:
         storage: Path,
     ):
         self.command = command
+        self.env = env
         self.workdir = workdir
         self.port = port
         self.base = f'http://127.0.0.1:{port}'

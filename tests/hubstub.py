@@ -7,7 +7,8 @@ and prints ``READY <port>`` once it accepts connections.
   (or ``bearer T``) as JupyterHub does. A token ``tok-<hex of the UTF-8
   user name>`` belongs to that user; the model deliberately lacks the
   ``access:services`` scope, like the token of a stock single-user server.
-  Any other token answers 403 with a JSON error.
+  A token ``status-<code>`` makes the Hub fail with that HTTP status (e.g.
+  ``status-500``). Any other token answers 403 with a JSON error.
 * ``GET /stub/stats`` answers ``{"user_requests": N, "by_token": {...}}``:
   how many ``/hub/api/user`` requests arrived, in total and per token, so
   tests can tell whether ngshare caches its token lookups.
@@ -56,6 +57,10 @@ class UserHandler(_Json):
         match = _AUTH_HEADER.match(self.request.headers.get('Authorization', ''))
         token = match.group(1) if match else ''
         self.application.settings['counts'][token] += 1
+        if token.startswith('status-') and token[len('status-') :].isdigit():
+            code = int(token[len('status-') :])
+            self.write_json(code, {'status': code, 'message': 'Hub stub failure'})
+            return
         name = name_for(token) if token else None
         if not name:
             self.write_json(403, {'status': 403, 'message': 'Forbidden'})
