@@ -222,7 +222,9 @@ def delete_invalid_rows() -> None:
             f' WHERE {column} IS NOT NULL AND {column} NOT IN ({valid})'
         ).rowcount
         if lost:
-            log.warning('%d files belonged to %s rows that do not exist', lost, column)
+            log.warning(
+                '%d files lost their owner (%s): invalid or missing', lost, column
+            )
     orphans = execute(
         'DELETE FROM files WHERE assignment_id IS NULL'
         ' AND submission_id IS NULL AND feedback_id IS NULL'
