@@ -123,7 +123,14 @@ class HubStub:
         self.log_path = Path(workdir) / 'hubstub.log'
         self._log = open(self.log_path, 'wb')  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, str(HUBSTUB), '--port', str(self.port)],
+            [
+                sys.executable,
+                str(HUBSTUB),
+                '--port',
+                str(self.port),
+                '--client-secret',
+                HUB_SERVICE_TOKEN,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

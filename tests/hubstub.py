@@ -12,17 +12,28 @@ and prints ``READY <port>`` once it accepts connections.
 * ``GET /stub/stats`` answers ``{"user_requests": N, "by_token": {...}}``:
   how many ``/hub/api/user`` requests arrived, in total and per token, so
   tests can tell whether ngshare caches its token lookups.
-* ``GET /hub/login`` and ``GET /hub/api/oauth2/authorize`` answer a small
-  HTML page (the targets of login redirects).
+* ``GET /hub/login`` answers a small HTML page (a login redirect target).
+* OAuth, as the Hub does it for a service's browser login:
+  ``GET /hub/api/oauth2/authorize?client_id&redirect_uri&state
+  [&code_challenge&code_challenge_method]`` answers the login page, or,
+  with the test-only parameter ``login_as=NAME`` (the user "logging in"),
+  redirects to ``redirect_uri?code=...&state=...``. ``POST
+  /hub/api/oauth2/token`` exchanges such a code (once; checking client id,
+  ``--client-secret`` if given, redirect URI and the PKCE verifier) for
+  that user's token.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
+import hashlib
 import json
 import re
+import secrets
+import urllib.parse
 
 import tornado.web
 
@@ -82,8 +93,80 @@ class StatsHandler(_Json):
     def get(self) -> None:
         counts = self.application.settings['counts']
         self.write_json(
-            200, {'user_requests': sum(counts.values()), 'by_token': dict(counts)}
+            200,
+            {
+                'user_requests': sum(counts.values()),
+                'by_token': dict(counts),
+                'token_exchanges': self.application.settings['exchanges'][0],
+            },
         )
+
+
+class AuthorizeHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        name = self.get_argument('login_as', None)
+        if name is None:
+            LoginHandler.get(self)
+            return
+        if self.get_argument('response_type', '') != 'code':
+            raise tornado.web.HTTPError(400, 'response_type must be code')
+        code = 'code-' + secrets.token_hex(8)
+        redirect_uri = self.get_argument('redirect_uri')
+        self.application.settings['codes'][code] = {
+            'name': name,
+            'client_id': self.get_argument('client_id'),
+            'redirect_uri': redirect_uri,
+            'challenge': self.get_argument('code_challenge', None),
+            'method': self.get_argument('code_challenge_method', 'plain'),
+        }
+        query = urllib.parse.urlencode(
+            {'code': code, 'state': self.get_argument('state')}
+        )
+        self.redirect(redirect_uri + ('&' if '?' in redirect_uri else '?') + query)
+
+
+def _pkce_ok(grant: dict, verifier: str | None) -> bool:
+    if grant['challenge'] is None:
+        return True
+    if not verifier:
+        return False
+    if grant['method'] == 'S256':
+        digest = hashlib.sha256(verifier.encode('ascii')).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b'=').decode('ascii')
+        return expected == grant['challenge']
+    return verifier == grant['challenge']
+
+
+class TokenHandler(_Json):
+    def post(self) -> None:
+        def refuse(why: str) -> None:
+            self.write_json(400, {'error': 'invalid_grant', 'error_description': why})
+
+        codes = self.application.settings['codes']
+        grant = codes.pop(self.get_argument('code', ''), None)
+        secret = self.application.settings['client_secret']
+        if self.get_argument('grant_type', '') != 'authorization_code':
+            refuse('unsupported grant_type')
+        elif grant is None:
+            refuse('unknown or used code')
+        elif self.get_argument('client_id', '') != grant['client_id']:
+            refuse('client_id does not match')
+        elif secret is not None and self.get_argument('client_secret', '') != secret:
+            refuse('wrong client_secret')
+        elif self.get_argument('redirect_uri', '') != grant['redirect_uri']:
+            refuse('redirect_uri does not match')
+        elif not _pkce_ok(grant, self.get_argument('code_verifier', None)):
+            refuse('PKCE verification failed')
+        else:
+            self.application.settings['exchanges'][0] += 1
+            self.write_json(
+                200,
+                {
+                    'access_token': token_for(grant['name']),
+                    'token_type': 'Bearer',
+                    'scope': 'identify',
+                },
+            )
 
 
 class LoginHandler(tornado.web.RequestHandler):
@@ -92,20 +175,24 @@ class LoginHandler(tornado.web.RequestHandler):
         self.finish('<!DOCTYPE html><title>Hub login</title><p>Hub stub login</p>')
 
 
-def make_app() -> tornado.web.Application:
+def make_app(client_secret: str | None = None) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r'/hub/api/user', UserHandler),
             (r'/stub/stats', StatsHandler),
             (r'/hub/login', LoginHandler),
-            (r'/hub/api/oauth2/authorize', LoginHandler),
+            (r'/hub/api/oauth2/authorize', AuthorizeHandler),
+            (r'/hub/api/oauth2/token', TokenHandler),
         ],
         counts=collections.Counter(),
+        codes={},
+        exchanges=[0],
+        client_secret=client_secret,
     )
 
 
-async def serve(port: int) -> None:
-    make_app().listen(port, address='127.0.0.1')
+async def serve(port: int, client_secret: str | None) -> None:
+    make_app(client_secret).listen(port, address='127.0.0.1')
     print(f'READY {port}', flush=True)
     await asyncio.Event().wait()
 
@@ -113,7 +200,9 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--port', type=int, required=True)
-    asyncio.run(serve(parser.parse_args().port))
+    parser.add_argument('--client-secret', default=None)
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.client_secret))
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ import json
 import stat
 import urllib.parse
 
+import requests
 from _api import err, ok
 from _servers import free_port, token_for
 
@@ -299,3 +300,91 @@ def test_cookie_secret_from_environment_writes_no_file(start_ngshare, hub, tmp_p
     )
     assert courses_of(server, token=ROOT) == []
     assert _secret_files(workdir) == []
+
+
+# --------------------------------------------------------------------------
+# Browsers: OAuth login through the Hub, then the service's cookie
+
+
+def browser_login(server, name) -> requests.Session:
+    """Log ``name`` in as a browser would; return the session (cookies)."""
+    browser = requests.Session()
+    start = browser.get(server.url('courses'), allow_redirects=False, timeout=30)
+    err(start, 302, 'Login required')
+    authorize = urllib.parse.urljoin(server.hub.url, start.headers['Location'])
+    # The user signs in at the Hub, which sends the browser back with a code.
+    back = browser.get(
+        authorize, params={'login_as': name}, allow_redirects=False, timeout=30
+    )
+    assert back.status_code == 302, back.text
+    callback = urllib.parse.urljoin(server.base, back.headers['Location'])
+    assert urllib.parse.urlsplit(callback).path == server.prefix + 'oauth_callback'
+    done = browser.get(callback, allow_redirects=False, timeout=30)
+    assert done.status_code == 302, (done.status_code, done.text[:500])
+    # ... and on to the page first asked for.
+    assert urllib.parse.urljoin(server.base, done.headers['Location']) == (
+        server.url('courses')
+    )
+    return browser
+
+
+def test_browser_login_through_hub_oauth(hub_server):
+    ok(
+        hub_server.request(
+            'POST',
+            ('course', 'Web 101'),
+            token=ROOT,
+            data={'instructors': json.dumps(['eric'])},
+        )
+    )
+    eric = browser_login(hub_server, 'eric')
+    assert hub_server.hub.stats()['token_exchanges'] == 1
+    resp = eric.get(hub_server.url('courses'), allow_redirects=False, timeout=30)
+    assert ok(resp)['courses'] == ['Web 101']
+    kevin = browser_login(hub_server, 'kevin')
+    resp = kevin.get(hub_server.url('courses'), allow_redirects=False, timeout=30)
+    assert ok(resp)['courses'] == []
+    # A forged state is refused, and logs nobody in.
+    forged = requests.Session()
+    resp = forged.get(
+        hub_server.url('oauth_callback'),
+        params={'code': 'code-0', 'state': 'forged'},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert 400 <= resp.status_code < 500, resp.status_code
+    resp = forged.get(hub_server.url('courses'), allow_redirects=False, timeout=30)
+    assert resp.status_code == 302
+
+
+def test_login_cookie_survives_restart_only_with_the_same_secret(
+    start_ngshare, hub, tmp_path
+):
+    workdir = tmp_path / 'cookie'
+    first = start_ngshare(hub_mode=True, hub=hub, workdir=workdir)
+    ok(
+        first.request(
+            'POST',
+            ('course', 'Kept 101'),
+            token=ROOT,
+            data={'instructors': json.dumps(['eric'])},
+        )
+    )
+    eric = browser_login(first, 'eric')
+    first.stop()
+
+    # Same database folder, secret file re-read: the cookie still works.
+    second = start_ngshare(hub_mode=True, hub=hub, workdir=workdir)
+    resp = eric.get(second.url('courses'), allow_redirects=False, timeout=30)
+    assert ok(resp)['courses'] == ['Kept 101']
+    second.stop()
+
+    # Another secret does not accept the cookie.
+    third = start_ngshare(
+        hub_mode=True,
+        hub=hub,
+        workdir=workdir,
+        env={'NGSHARE_COOKIE_SECRET': 'ab' * 32},
+    )
+    resp = eric.get(third.url('courses'), allow_redirects=False, timeout=30)
+    err(resp, 302, 'Login required')

@@ -64,7 +64,7 @@ def test_help_mentions_defaults():
 # bad configurations
 
 
-@pytest.mark.parametrize('prefix', ['api/', '/api', 'api', ''])
+@pytest.mark.parametrize('prefix', ['api/', '/api', 'api', 'api//x'])
 @pytest.mark.parametrize('hub_mode', [False, True], ids=['vngshare', 'hub'])
 def test_bad_prefix(start_ngshare, hub_mode, prefix):
     done = start_ngshare(
