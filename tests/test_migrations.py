@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -527,28 +527,55 @@ def test_postgres_password_with_percent_and_at(postgres_special_password_url, en
     assert_schema_matches_models(engine)
 
 
-def test_concurrent_upgrades_on_postgres_migrate_once(postgres_url, engines):
-    replicas = 4
-    barrier = threading.Barrier(replicas)
-    errors = []
+REPLICA = """
+import os, sys, time
+from ngshare.database.engine import make_engine
+from ngshare.database.migrate import upgrade
+url, ready, go = sys.argv[1:]
+engine = make_engine(url)
+open(ready, 'w').close()
+while not os.path.exists(go):
+    time.sleep(0.01)
+upgrade(engine, None)
+engine.dispose()
+"""
 
-    def start_replica():
-        engine = make_engine(postgres_url)
-        try:
-            barrier.wait()
-            migrate.upgrade(engine, None)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            engine.dispose()
 
-    threads = [threading.Thread(target=start_replica) for _ in range(replicas)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    assert errors == []
+def test_concurrent_upgrades_on_postgres_migrate_once(postgres_url, engines, tmp_path):
+    """Replicas (separate processes) starting together on one empty database:
+    all of them start, the schema is created once."""
+    go = tmp_path / 'go'
+    replicas = []
+    for number in range(4):
+        ready = tmp_path / f'ready{number}'
+        command = [sys.executable, '-c', REPLICA, postgres_url, str(ready), str(go)]
+        replicas.append(
+            (
+                ready,
+                subprocess.Popen(
+                    command,
+                    cwd=REPO,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not all(ready.exists() for ready, _ in replicas):
+            assert time.monotonic() < deadline, 'replicas did not start'
+            assert all(process.poll() is None for _, process in replicas)
+            time.sleep(0.01)
+        go.touch()
+        for _, process in replicas:
+            _out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err
+    finally:
+        for _, process in replicas:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     engine = engines(postgres_url)
     with engine.connect() as connection:
         versions = connection.execute(text('SELECT version_num FROM alembic_version'))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 
 from alembic import command
@@ -65,6 +66,11 @@ NGSHARE_TABLES = frozenset(
         'feedback_files_assoc_table',
     }
 )
+
+
+# Alembic's ``op`` and ``context`` are process-wide proxies: two threads of
+# one process must never run migrations at the same time.
+_alembic_lock = threading.Lock()
 
 
 class MigrationError(RuntimeError):
@@ -114,7 +120,7 @@ def upgrade(
     ``storage_path`` is the folder holding the stored files; some revisions
     read it (for file sizes). With None those values stay unknown (NULL).
     """
-    with migration_connection(engine) as connection:
+    with _alembic_lock, migration_connection(engine) as connection:
         _refuse_unversioned(connection)
         before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection, storage_path), revision)
@@ -126,7 +132,7 @@ def upgrade(
 def downgrade(engine: Engine, revision: str, storage_path: str | None = None) -> None:
     """Downgrade the database to ``revision``, atomically (for going back to
     an older ngshare; the service itself never downgrades)."""
-    with migration_connection(engine) as connection:
+    with _alembic_lock, migration_connection(engine) as connection:
         command.downgrade(alembic_config(connection, storage_path), revision)
 
 
