@@ -119,10 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     """Combine the flags and the Hub's environment into one Config."""
-    prefix = args.prefix or (
-        defaults.VNGSHARE_PREFIX
-        if args.vngshare
-        else environ.get('JUPYTERHUB_SERVICE_PREFIX', '/services/ngshare/')
+    prefix = (
+        args.prefix
+        if args.prefix is not None
+        else (
+            defaults.VNGSHARE_PREFIX
+            if args.vngshare
+            else environ.get('JUPYTERHUB_SERVICE_PREFIX', '/services/ngshare/')
+        )
     )
     if not (prefix.startswith('/') and prefix.endswith('/')):
         raise StartupError(f'--prefix must start and end with "/", got {prefix!r}')

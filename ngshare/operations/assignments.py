@@ -9,8 +9,8 @@ from ..errors import conflict
 from ..filetree import parse_tree
 from ..permissions import require_instructor, require_member
 from .context import Context
-from .lookup import find_assignment, find_course
-from .trees import pack_tree, store_tree
+from .lookup import files_of_assignments, find_assignment, find_course
+from .trees import pack_tree, release_blobs, store_tree
 
 
 def list_assignments(ctx: Context, course_id: str) -> dict:
@@ -60,5 +60,6 @@ def delete_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
+    release_blobs(ctx, files_of_assignments(ctx.session, [assignment._id]))
     ctx.session.delete(assignment)
     return {}

@@ -17,3 +17,6 @@ class Context:
     actor: Actor
     # Blobs this unit of work created; removed again if it does not commit.
     created_blobs: list[str] = dataclasses.field(default_factory=list)
+    # Blobs whose rows this unit of work deletes; removed once it commits,
+    # unless another row still refers to the same content.
+    released_blobs: list[str] = dataclasses.field(default_factory=list)

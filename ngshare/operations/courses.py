@@ -10,7 +10,8 @@ from ..database.models import INSTRUCTOR, Course, RosterEntry
 from ..errors import bad_request, conflict
 from ..permissions import require_admin
 from .context import Context
-from .lookup import course_exists, ensure_user, find_course
+from .lookup import course_exists, ensure_user, find_course, files_of_course
+from .trees import release_blobs
 
 
 def list_courses(ctx: Context) -> dict:
@@ -50,7 +51,8 @@ def _parse_instructors(instructors_json: str | None) -> list[str]:
 
 
 def delete_course(ctx: Context, course_id: str) -> dict:
-    require_admin(ctx.actor)
     course = find_course(ctx.session, course_id)
+    require_admin(ctx.actor)
+    release_blobs(ctx, files_of_course(ctx.session, course))
     ctx.session.delete(course)
     return {}

@@ -12,6 +12,7 @@ from ..database.models import (
     Assignment,
     Base,
     Course,
+    File,
     RosterEntry,
     User,
 )
@@ -19,7 +20,7 @@ from ..filetree import TreeFile, md5_hex
 from ..timestamps import format_timestamp
 from .context import Context
 from .lookup import ensure_user
-from .trees import store_tree
+from .trees import release_blobs, store_tree
 
 
 def dump(ctx: Context) -> dict:
@@ -42,6 +43,7 @@ def _jsonable(value):
 
 def clear(ctx: Context) -> dict:
     """Remove everything but the calling user."""
+    release_blobs(ctx, ctx.session.scalars(select(File.actual_name)))
     ctx.session.execute(delete(Course))
     ctx.session.execute(delete(User).where(User.id != ctx.actor.name))
     return {'message': 'Database cleared'}

@@ -8,7 +8,7 @@ from ..permissions import require_instructor, require_self_or_instructor
 from ..timestamps import format_timestamp, parse_timestamp
 from .context import Context
 from .lookup import find_assignment, find_course, find_submission, require_student_found
-from .trees import pack_tree, store_tree
+from .trees import pack_tree, release_blobs, store_tree
 
 
 def _submission_at(ctx: Context, course, assignment_id, student_id, timestamp):
@@ -32,6 +32,7 @@ def upload_feedback(
     require_instructor(ctx.session, ctx.actor, course)
     submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)
     tree = parse_tree(files_json)
+    release_blobs(ctx, [row.actual_name for row in submission.feedback])
     submission.feedback = store_tree(ctx, tree)
     ctx.session.flush()
     return {}

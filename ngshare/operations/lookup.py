@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from ..database.models import STUDENT, Assignment, Course, RosterEntry, Submission, User
+from ..database.models import (
+    STUDENT,
+    Assignment,
+    Course,
+    File,
+    RosterEntry,
+    Submission,
+    User,
+)
 from ..errors import not_found
 
 
@@ -95,6 +103,31 @@ def find_submission(
     if submission is None:
         raise not_found('Submission not found')
     return submission
+
+
+def files_of_assignments(session: Session, assignment_pks: list[int]) -> list[str]:
+    """Blob keys of the assignments' files, submissions and feedback."""
+    submissions = select(Submission._id).where(
+        Submission.assignment_id.in_(assignment_pks)
+    )
+    return list(
+        session.scalars(
+            select(File.actual_name).where(
+                or_(
+                    File.assignment_id.in_(assignment_pks),
+                    File.submission_id.in_(submissions),
+                    File.feedback_id.in_(submissions),
+                )
+            )
+        )
+    )
+
+
+def files_of_course(session: Session, course: Course) -> list[str]:
+    assignments = session.scalars(
+        select(Assignment._id).where(Assignment.course_id == course._id)
+    )
+    return files_of_assignments(session, list(assignments))
 
 
 def ensure_user(session: Session, user_id: str) -> None:

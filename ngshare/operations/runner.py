@@ -45,36 +45,44 @@ def run_operation(
                 ctx = Context(session=session, store=runtime.store, actor=actor)
                 result = operation(ctx, *args)
                 session.commit()
-                return result
         except (IntegrityError, OperationalError) as error:
-            _remove_new_blobs(runtime, ctx)
+            _forget(runtime, ctx)
             if attempt == attempts:
                 log.warning('Giving up after %d attempts: %s', attempts, error)
                 raise ApiError(
                     409, 'Request conflicts with a concurrent change'
                 ) from error
             log.info('Retrying after a concurrent change: %s', error.orig)
+            continue
         except BaseException:
-            _remove_new_blobs(runtime, ctx)
+            _forget(runtime, ctx)
             raise
+        remove_unreferenced_blobs(runtime, actor, ctx.released_blobs)
+        return result
     raise AssertionError('unreachable')
 
 
-def _remove_new_blobs(runtime: Runtime, ctx: Context | None) -> None:
-    """Delete the blobs a failed unit of work created, if still unreferenced.
+def _forget(runtime: Runtime, ctx: Context | None) -> None:
+    """Undo the blob writes of a unit of work that did not commit."""
+    if ctx is not None:
+        remove_unreferenced_blobs(runtime, ctx.actor, ctx.created_blobs)
+
+
+def remove_unreferenced_blobs(runtime: Runtime, actor: Actor, keys: list[str]) -> None:
+    """Delete those of ``keys`` that no file row refers to any more.
 
     Runs in a write transaction of its own: on SQLite that holds the write
     lock, on PostgreSQL an exclusive advisory lock per blob, so a concurrent
     request that stores the same content either committed its reference
     before this check, or re-creates the blob after this delete.
     """
-    if ctx is None or not ctx.created_blobs:
+    if not keys:
         return
     try:
         with runtime.writer() as session:
-            cleaner = Context(session=session, store=runtime.store, actor=ctx.actor)
+            cleaner = Context(session=session, store=runtime.store, actor=actor)
             session.execute(select(1))  # take the write lock first (SQLite)
-            for key in ctx.created_blobs:
+            for key in dict.fromkeys(keys):
                 lock_blob(cleaner, key, shared=False)
                 if not session.scalar(select(exists().where(File.actual_name == key))):
                     runtime.store.delete(key)

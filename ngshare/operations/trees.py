@@ -37,6 +37,11 @@ def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
     return rows
 
 
+def release_blobs(ctx: Context, keys) -> None:
+    """Mark blobs for removal after commit (if then unreferenced)."""
+    ctx.released_blobs.extend(keys)
+
+
 def lock_blob(ctx: Context, key: str, *, shared: bool) -> None:
     """Serialise blob writers and blob deleters across PostgreSQL replicas."""
     if ctx.session.get_bind().dialect.name != 'postgresql':
