@@ -208,4 +208,3 @@ class File(Base):
     feedback_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey('submissions._id', ondelete='CASCADE')
     )
-
