@@ -260,6 +260,19 @@ def test_stand_alone_token_resolved_through_the_hub(start_ngshare, hub):
     err(server.request('GET', 'courses'), 401, 'Login required')
 
 
+def test_stand_alone_hub_unreachable_answers_503(start_ngshare):
+    closed = free_port()
+    server = start_ngshare(
+        hub_mode=False,
+        args=['--jupyterhub_api_url', f'http://127.0.0.1:{closed}/hub/api'],
+    )
+    err(server.request('GET', 'courses', token=ERIC), 503, 'Hub unavailable')
+    err(server.request('POST', ('course', 'X'), token=ROOT), 503, 'Hub unavailable')
+    # The user parameter does not need the Hub.
+    ok(server.request('POST', ('course', 'X'), user='root'))
+    assert courses_of(server, user='root') == ['X']
+
+
 # --------------------------------------------------------------------------
 # Cookie secret
 
