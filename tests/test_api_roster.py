@@ -1,0 +1,684 @@
+"""Roster APIs: /instructor, /instructors, /student, /students."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _api import err, ok, tree
+
+ADMIN = 'root'
+COURSE = 'NBG 101'
+
+
+def person(name, **overrides):
+    fields = {
+        'first_name': name + '-first',
+        'last_name': name + '-last',
+        'email': name + '@example.org',
+    }
+    fields.update(overrides)
+    return fields
+
+
+def setup(server, course=COURSE, *, instructor='kevin', students=('lawrence', 'eric')):
+    """As admin: a course taught by ``instructor``; it enrols ``students``."""
+    ok(
+        server.post(
+            ('course', course),
+            user=ADMIN,
+            data={'instructors': json.dumps([instructor])},
+        )
+    )
+    for student in students:
+        ok(
+            server.post(
+                ('student', course, student), user=instructor, data=person(student)
+            )
+        )
+
+
+def students_of(server, course=COURSE):
+    return ok(server.get(('students', course), user=ADMIN))['students']
+
+
+def student_names(server, course=COURSE):
+    return [s['username'] for s in students_of(server, course)]
+
+
+def instructors_of(server, course=COURSE):
+    return ok(server.get(('instructors', course), user=ADMIN))['instructors']
+
+
+def instructor_names(server, course=COURSE):
+    return [i['username'] for i in instructors_of(server, course)]
+
+
+def without_success(answer):
+    return {k: v for k, v in answer.items() if k != 'success'}
+
+
+# Instructors
+
+
+def test_add_instructor_and_get(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
+    expected = {'username': 'eric', **person('eric')}
+    answer = ok(server.get(('instructor', COURSE, 'eric'), user='kevin'))
+    assert without_success(answer) == expected
+    assert expected in instructors_of(server)
+    assert sorted(instructor_names(server)) == ['eric', 'kevin']
+    # eric is now an instructor for real.
+    assert ok(server.get(('students', COURSE), user='eric'))['students'] == []
+    assert ok(server.get('courses', user='eric'))['courses'] == [COURSE]
+
+
+def test_instructor_fields_null_when_unset(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    answer = ok(server.get(('instructor', COURSE, 'kevin'), user='kevin'))
+    assert without_success(answer) == {
+        'username': 'kevin',
+        'first_name': None,
+        'last_name': None,
+        'email': None,
+    }
+    assert instructors_of(server) == [
+        {'username': 'kevin', 'first_name': None, 'last_name': None, 'email': None}
+    ]
+
+
+def test_update_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'kevin'), user=ADMIN, data=person('kevin')))
+    new = person('kevin', first_name='Kev', last_name='In', email='k@new.example')
+    ok(server.post(('instructor', COURSE, 'kevin'), user=ADMIN, data=new))
+    answer = ok(server.get(('instructor', COURSE, 'kevin'), user=ADMIN))
+    assert without_success(answer) == {'username': 'kevin', **new}
+    assert instructors_of(server) == [{'username': 'kevin', **new}]
+
+
+def test_empty_strings_are_values(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    fields = {'first_name': '', 'last_name': '', 'email': ''}
+    ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=fields))
+    answer = ok(server.get(('instructor', COURSE, 'eric'), user=ADMIN))
+    assert without_success(answer) == {'username': 'eric', **fields}
+
+
+def test_instructor_updates_own_entry(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    new = person('kevin', first_name='Kévin', email='kevin@uni.example')
+    ok(server.post(('instructor', COURSE, 'kevin'), user='kevin', data=new))
+    answer = ok(server.get(('instructor', COURSE, 'kevin'), user='kevin'))
+    assert without_success(answer) == {'username': 'kevin', **new}
+
+
+def test_instructor_cannot_update_another_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
+    err(
+        server.post(
+            ('instructor', COURSE, 'eric'), user='kevin', data=person('x', email='x@x')
+        ),
+        403,
+        'Permission denied',
+    )
+    answer = ok(server.get(('instructor', COURSE, 'eric'), user=ADMIN))
+    assert without_success(answer) == {'username': 'eric', **person('eric')}
+
+
+def test_instructor_cannot_add_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    err(
+        server.post(('instructor', COURSE, 'newbie'), user='kevin', data=person('n')),
+        403,
+        'Permission denied',
+    )
+    assert instructor_names(server) == ['kevin']
+
+
+@pytest.mark.parametrize(
+    ('missing', 'message'),
+    [
+        ('first_name', 'Please supply first name'),
+        ('last_name', 'Please supply last name'),
+        ('email', 'Please supply email name'),
+    ],
+)
+def test_add_instructor_missing_field(vngshare_server, missing, message):
+    server = vngshare_server
+    setup(server, students=())
+    fields = person('eric')
+    del fields[missing]
+    err(
+        server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=fields),
+        400,
+        message,
+    )
+    err(
+        server.get(('instructor', COURSE, 'eric'), user=ADMIN),
+        404,
+        'Instructor not found',
+    )
+    assert instructor_names(server) == ['kevin']
+
+
+@pytest.mark.parametrize(
+    ('missing', 'message'),
+    [
+        (('first_name', 'last_name', 'email'), 'Please supply first name'),
+        (('last_name', 'email'), 'Please supply last name'),
+    ],
+)
+def test_add_instructor_missing_fields_order(vngshare_server, missing, message):
+    server = vngshare_server
+    setup(server, students=())
+    fields = {k: v for k, v in person('eric').items() if k not in missing}
+    err(
+        server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=fields),
+        400,
+        message,
+    )
+
+
+def test_update_instructor_missing_field_keeps_old_values(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'kevin'), user=ADMIN, data=person('kevin')))
+    err(
+        server.post(
+            ('instructor', COURSE, 'kevin'),
+            user='kevin',
+            data={'first_name': 'changed', 'last_name': 'changed'},
+        ),
+        400,
+        'Please supply email name',
+    )
+    answer = ok(server.get(('instructor', COURSE, 'kevin'), user=ADMIN))
+    assert without_success(answer) == {'username': 'kevin', **person('kevin')}
+
+
+def test_student_promoted_to_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    ok(
+        server.post(
+            ('instructor', COURSE, 'lawrence'),
+            user=ADMIN,
+            data=person('lawrence', first_name='Prof'),
+        )
+    )
+    assert student_names(server) == ['eric']
+    err(
+        server.get(('student', COURSE, 'lawrence'), user=ADMIN),
+        404,
+        'Student not found',
+    )
+    answer = ok(server.get(('instructor', COURSE, 'lawrence'), user='lawrence'))
+    assert answer['first_name'] == 'Prof'
+    assert sorted(instructor_names(server)) == ['kevin', 'lawrence']
+    assert ok(server.get('courses', user='lawrence'))['courses'] == [COURSE]
+    # Now with instructor rights: may list the students.
+    listed = ok(server.get(('students', COURSE), user='lawrence'))['students']
+    assert [s['username'] for s in listed] == ['eric']
+
+
+def test_get_instructor_not_found(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(
+        server.get(('instructor', COURSE, 'nobody'), user=ADMIN),
+        404,
+        'Instructor not found',
+    )
+    # A student is not an instructor.
+    err(
+        server.get(('instructor', COURSE, 'lawrence'), user=ADMIN),
+        404,
+        'Instructor not found',
+    )
+
+
+def test_student_may_read_instructors(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    ok(server.post(('instructor', COURSE, 'kevin'), user='kevin', data=person('kevin')))
+    answer = ok(server.get(('instructor', COURSE, 'kevin'), user='lawrence'))
+    assert without_success(answer) == {'username': 'kevin', **person('kevin')}
+    listed = ok(server.get(('instructors', COURSE), user='lawrence'))['instructors']
+    assert listed == [{'username': 'kevin', **person('kevin')}]
+
+
+def test_delete_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
+    ok(server.delete(('instructor', COURSE, 'eric'), user=ADMIN))
+    assert instructor_names(server) == ['kevin']
+    err(
+        server.get(('instructor', COURSE, 'eric'), user=ADMIN),
+        404,
+        'Instructor not found',
+    )
+    err(
+        server.delete(('instructor', COURSE, 'eric'), user=ADMIN),
+        404,
+        'Instructor not found',
+    )
+    # eric lost the instructor role.
+    err(server.get(('students', COURSE), user='eric'), 403, 'Permission denied')
+    assert ok(server.get('courses', user='eric'))['courses'] == []
+
+
+def test_delete_instructor_keeps_submissions(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
+    ok(
+        server.post(
+            ('assignment', COURSE, 'a1'),
+            user='kevin',
+            data={'files': tree({'a.txt': b'task'})},
+        )
+    )
+    stamp = ok(
+        server.post(
+            ('submission', COURSE, 'a1'),
+            user='eric',
+            data={'files': tree({'a.txt': b'answer'})},
+        )
+    )['timestamp']
+    ok(server.delete(('instructor', COURSE, 'eric'), user=ADMIN))
+    listed = ok(server.get(('submissions', COURSE, 'a1'), user='kevin'))['submissions']
+    assert listed == [{'student_id': 'eric', 'timestamp': stamp}]
+
+
+def test_delete_student_is_not_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(
+        server.delete(('instructor', COURSE, 'lawrence'), user=ADMIN),
+        404,
+        'Instructor not found',
+    )
+    assert student_names(server) == ['lawrence', 'eric']
+
+
+def test_instructor_cannot_delete_instructor(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
+    err(
+        server.delete(('instructor', COURSE, 'eric'), user='kevin'),
+        403,
+        'Permission denied',
+    )
+    err(
+        server.delete(('instructor', COURSE, 'kevin'), user='kevin'),
+        403,
+        'Permission denied',
+    )
+    assert sorted(instructor_names(server)) == ['eric', 'kevin']
+
+
+# Students
+
+
+def test_add_student_and_get(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(
+        server.post(
+            ('student', COURSE, 'lawrence'), user='kevin', data=person('lawrence')
+        )
+    )
+    expected = {'username': 'lawrence', **person('lawrence')}
+    assert (
+        without_success(ok(server.get(('student', COURSE, 'lawrence'), user='kevin')))
+        == expected
+    )
+    assert (
+        without_success(
+            ok(server.get(('student', COURSE, 'lawrence'), user='lawrence'))
+        )
+        == expected
+    )
+    assert students_of(server) == [expected]
+    assert ok(server.get('courses', user='lawrence'))['courses'] == [COURSE]
+
+
+def test_admin_may_add_student(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    ok(server.post(('student', COURSE, 'eric'), user=ADMIN, data=person('eric')))
+    assert student_names(server) == ['eric']
+
+
+def test_update_student(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    new = person('lawrence', first_name='Larry', last_name='Law', email='l@new.example')
+    ok(server.post(('student', COURSE, 'lawrence'), user='kevin', data=new))
+    assert without_success(
+        ok(server.get(('student', COURSE, 'lawrence'), user='kevin'))
+    ) == {'username': 'lawrence', **new}
+    assert student_names(server) == ['lawrence', 'eric']
+    assert {'username': 'lawrence', **new} in students_of(server)
+
+
+def test_add_instructor_as_student_conflicts(vngshare_server):
+    server = vngshare_server
+    setup(server, students=())
+    err(
+        server.post(('student', COURSE, 'kevin'), user='kevin', data=person('kevin')),
+        409,
+        'Cannot add instructor as student',
+    )
+    err(
+        server.post(('student', COURSE, 'kevin'), user=ADMIN, data=person('kevin')),
+        409,
+        'Cannot add instructor as student',
+    )
+    assert student_names(server) == []
+    assert instructor_names(server) == ['kevin']
+    # Still an instructor.
+    assert ok(server.get(('students', COURSE), user='kevin'))['students'] == []
+
+
+@pytest.mark.parametrize(
+    ('missing', 'message'),
+    [
+        ('first_name', 'Please supply first name'),
+        ('last_name', 'Please supply last name'),
+        ('email', 'Please supply email'),
+    ],
+)
+def test_add_student_missing_field(vngshare_server, missing, message):
+    server = vngshare_server
+    setup(server, students=())
+    fields = person('lawrence')
+    del fields[missing]
+    err(
+        server.post(('student', COURSE, 'lawrence'), user='kevin', data=fields),
+        400,
+        message,
+    )
+    err(
+        server.get(('student', COURSE, 'lawrence'), user='kevin'),
+        404,
+        'Student not found',
+    )
+    assert student_names(server) == []
+
+
+def test_get_student_not_found(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(
+        server.get(('student', COURSE, 'nobody'), user='kevin'),
+        404,
+        'Student not found',
+    )
+    # An instructor is not a student.
+    err(
+        server.get(('student', COURSE, 'kevin'), user='kevin'), 404, 'Student not found'
+    )
+
+
+def test_student_cannot_read_other_student(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(
+        server.get(('student', COURSE, 'eric'), user='lawrence'),
+        403,
+        'Permission denied',
+    )
+    err(server.get(('students', COURSE), user='lawrence'), 403, 'Permission denied')
+
+
+def test_delete_student(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
+    assert student_names(server) == ['eric']
+    err(
+        server.get(('student', COURSE, 'lawrence'), user='kevin'),
+        404,
+        'Student not found',
+    )
+    err(
+        server.delete(('student', COURSE, 'lawrence'), user='kevin'),
+        404,
+        'Student not found',
+    )
+    # The removed student loses access to the course.
+    err(server.get(('assignments', COURSE), user='lawrence'), 403, 'Permission denied')
+    err(
+        server.get(('student', COURSE, 'lawrence'), user='lawrence'),
+        403,
+        'Permission denied',
+    )
+    assert ok(server.get('courses', user='lawrence'))['courses'] == []
+
+
+def test_delete_instructor_via_student_endpoint_not_found(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(
+        server.delete(('student', COURSE, 'kevin'), user=ADMIN),
+        404,
+        'Student not found',
+    )
+    assert instructor_names(server) == ['kevin']
+
+
+def test_student_cannot_manage_students(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(
+        server.post(
+            ('student', COURSE, 'newbie'), user='lawrence', data=person('newbie')
+        ),
+        403,
+        'Permission denied',
+    )
+    err(
+        server.delete(('student', COURSE, 'eric'), user='lawrence'),
+        403,
+        'Permission denied',
+    )
+    err(
+        server.post(
+            ('students', COURSE),
+            user='lawrence',
+            data={'students': json.dumps([{'username': 'x', **person('x')}])},
+        ),
+        403,
+        'Permission denied',
+    )
+    assert student_names(server) == ['lawrence', 'eric']
+
+
+def test_readding_removed_student(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
+    ok(
+        server.post(
+            ('student', COURSE, 'lawrence'),
+            user='kevin',
+            data=person('lawrence', first_name='Again'),
+        )
+    )
+    answer = ok(server.get(('student', COURSE, 'lawrence'), user='lawrence'))
+    assert answer['first_name'] == 'Again'
+    assert sorted(student_names(server)) == ['eric', 'lawrence']
+
+
+# Bulk students
+
+
+def entry(name, **overrides):
+    return {'username': name, **person(name, **overrides)}
+
+
+def test_add_students_bulk(vngshare_server):
+    server = vngshare_server
+    setup(server, students=('eric',))
+    ok(server.post(('instructor', COURSE, 'abby'), user=ADMIN, data=person('abby')))
+    payload = [
+        entry('zed'),
+        entry('kevin'),
+        entry('eric', first_name='Erica'),
+        entry('abby'),
+        entry('amy'),
+    ]
+    answer = ok(
+        server.post(
+            ('students', COURSE), user='kevin', data={'students': json.dumps(payload)}
+        )
+    )
+    assert answer['status'] == [
+        {'username': 'zed', 'success': True},
+        {
+            'username': 'kevin',
+            'success': False,
+            'message': 'Cannot add instructor as student',
+        },
+        {'username': 'eric', 'success': True},
+        {
+            'username': 'abby',
+            'success': False,
+            'message': 'Cannot add instructor as student',
+        },
+        {'username': 'amy', 'success': True},
+    ]
+    students = {s['username']: s for s in students_of(server)}
+    assert set(students) == {'eric', 'zed', 'amy'}
+    assert students['zed'] == entry('zed')
+    assert students['eric'] == entry('eric', first_name='Erica')
+    assert students['amy'] == entry('amy')
+    assert sorted(instructor_names(server)) == ['abby', 'kevin']
+    assert ok(server.get('courses', user='zed'))['courses'] == [COURSE]
+
+
+def test_add_students_empty_list(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    answer = ok(
+        server.post(('students', COURSE), user='kevin', data={'students': '[]'})
+    )
+    assert answer['status'] == []
+    assert student_names(server) == ['lawrence', 'eric']
+
+
+def test_add_students_missing(vngshare_server):
+    server = vngshare_server
+    setup(server)
+    err(server.post(('students', COURSE), user='kevin'), 400, 'Please supply students')
+
+
+@pytest.mark.parametrize('students', ['not json', '[{"username": "x"', ''])
+def test_add_students_not_json(vngshare_server, students):
+    server = vngshare_server
+    setup(server, students=())
+    err(
+        server.post(('students', COURSE), user='kevin', data={'students': students}),
+        400,
+        'Students cannot be JSON decoded',
+    )
+    assert student_names(server) == []
+
+
+@pytest.mark.parametrize(
+    'students',
+    [
+        [entry('good'), {'username': 'bad', 'first_name': 'a', 'last_name': 'b'}],
+        [entry('good'), {'first_name': 'a', 'last_name': 'b', 'email': 'c'}],
+        [entry('good'), {'username': 'bad', 'last_name': 'b', 'email': 'c'}],
+        [entry('good'), {'username': 'bad', 'first_name': 'a', 'email': 'c'}],
+        [entry('good'), 'bad'],
+        [entry('good'), ['bad', 'a', 'b', 'c']],
+        [entry('good'), 42],
+        [entry('good'), None],
+        ['bad', entry('good')],
+    ],
+    ids=[
+        'no-email',
+        'no-username',
+        'no-first',
+        'no-last',
+        'string',
+        'list',
+        'number',
+        'null',
+        'string-first',
+    ],
+)
+def test_add_students_incorrect_format(vngshare_server, students):
+    server = vngshare_server
+    setup(server, students=())
+    err(
+        server.post(
+            ('students', COURSE), user='kevin', data={'students': json.dumps(students)}
+        ),
+        400,
+        'Incorrect request format',
+    )
+    # Nothing added, not even the well-formed entry.
+    assert student_names(server) == []
+    err(server.get(('student', COURSE, 'good'), user='kevin'), 404, 'Student not found')
+
+
+def test_list_students_order_and_fields(vngshare_server):
+    server = vngshare_server
+    setup(server, students=('zoë', 'adam', 'lawrence'))
+    ok(
+        server.post(
+            ('students', COURSE),
+            user='kevin',
+            data={'students': json.dumps([entry('bea')])},
+        )
+    )
+    listed = ok(server.get(('students', COURSE), user='kevin'))['students']
+    assert {s['username'] for s in listed} == {'zoë', 'adam', 'lawrence', 'bea'}
+    for student in listed:
+        assert student == entry(student['username'])
+
+
+# Missing course
+
+
+@pytest.mark.parametrize(
+    ('method', 'path', 'data'),
+    [
+        ('POST', ('instructor', 'nope', 'kevin'), person('kevin')),
+        ('GET', ('instructor', 'nope', 'kevin'), None),
+        ('DELETE', ('instructor', 'nope', 'kevin'), None),
+        ('GET', ('instructors', 'nope'), None),
+        ('POST', ('student', 'nope', 'lawrence'), person('lawrence')),
+        ('GET', ('student', 'nope', 'lawrence'), None),
+        ('DELETE', ('student', 'nope', 'lawrence'), None),
+        ('POST', ('students', 'nope'), {'students': json.dumps([entry('x')])}),
+        ('GET', ('students', 'nope'), None),
+    ],
+)
+def test_roster_course_not_found(vngshare_server, method, path, data):
+    server = vngshare_server
+    setup(server)
+    err(server.request(method, path, user=ADMIN, data=data), 404, 'Course not found')
+    # Checked before the permission, too.
+    err(
+        server.request(method, path, user='stranger', data=data),
+        404,
+        'Course not found',
+    )
+    assert ok(server.get('courses', user=ADMIN))['courses'] == [COURSE]
