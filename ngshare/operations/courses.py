@@ -10,7 +10,7 @@ from ..database.models import INSTRUCTOR, Course, RosterEntry
 from ..errors import bad_request, conflict
 from ..permissions import require_admin
 from .context import Context
-from .lookup import course_exists, ensure_user, find_course, files_of_course
+from .lookup import course_exists, ensure_user, files_of_course, find_course
 from .trees import release_blobs
 
 
