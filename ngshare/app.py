@@ -81,7 +81,6 @@ def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
         cookie_secret=cookie_secret,
         log_function=log_request,
         debug=False,
-        compress_response=True,
         serve_traceback=config.debug,
     )
 

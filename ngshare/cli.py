@@ -20,6 +20,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
+from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -29,8 +30,9 @@ from . import config as defaults
 from .app import make_app
 from .auth import make_authenticator
 from .config import Config
-from .database import migrate
+from .database import migrate, revisions
 from .database.engine import make_engine, make_session_factories
+from .handlers.base import DRAIN_FACTOR
 from .runtime import Runtime
 from .storage import BlobStore, StorageError
 from .version import __version__
@@ -38,7 +40,6 @@ from .version import __version__
 log = logging.getLogger('ngshare')
 
 COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
-MAX_BODY_SIZE = 1024 * 1024 * 1024
 
 
 class StartupError(Exception):
@@ -113,8 +114,37 @@ def build_parser() -> argparse.ArgumentParser:
         help=f'port to bind in vngshare mode (default: {defaults.VNGSHARE_PORT}); '
         'as a service the port of $JUPYTERHUB_SERVICE_URL is used',
     )
+    limits = parser.add_argument_group('limits')
+    limits.add_argument(
+        '--max-body-size',
+        metavar='SIZE',
+        type=parse_size,
+        default=defaults.DEFAULT_MAX_BODY_SIZE,
+        help='largest request body, e.g. 512M or 2G; larger uploads are '
+        'answered 413 and nothing is stored (default: 512M)',
+    )
+    limits.add_argument(
+        '--max-file-size',
+        metavar='SIZE',
+        type=parse_size,
+        default=defaults.DEFAULT_MAX_FILE_SIZE,
+        help='largest single uploaded file, decoded, e.g. 100M (default: 128M)',
+    )
     parser.add_argument('--version', action='version', version=__version__)
     return parser
+
+
+_SIZE_UNITS = {'': 1, 'K': 1024, 'M': 1024**2, 'G': 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """A byte count such as ``1048576``, ``512K``, ``100M`` or ``2G``."""
+    value = text.strip().upper().removesuffix('B').removesuffix('I')
+    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ''
+    number = value[: len(value) - len(unit)]
+    if not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(f'not a size: {text!r}')
+    return int(number) * _SIZE_UNITS[unit]
 
 
 def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
@@ -171,6 +201,8 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         oauth_redirect_uri=environ.get(
             'JUPYTERHUB_OAUTH_CALLBACK_URL', prefix + 'oauth_callback'
         ),
+        max_body_size=args.max_body_size,
+        max_file_size=args.max_file_size,
         cookie_secret=cookie_secret,
         cookie_secret_file=default_cookie_secret_file(database, storage),
     )
@@ -222,7 +254,14 @@ def load_cookie_secret(config: Config) -> bytes:
 
 
 def prepare_database(config: Config):
-    """Connect, and upgrade the schema unless told not to."""
+    """Connect, check the schema revision, and upgrade it unless told not to.
+
+    The recorded revision is read first, without changing the database: a
+    revision this ngshare does not know (a newer ngshare upgraded the
+    database) is refused, and so, with ``--no-upgrade-db``, is any revision
+    but the current one, so that the service never runs on a schema it was
+    not written for.
+    """
     try:
         url = make_url(config.database_url)
     except ArgumentError:
@@ -244,17 +283,24 @@ def prepare_database(config: Config):
     except (ArgumentError, ImportError) as error:
         raise StartupError(f'cannot use database: {error}') from None
     try:
-        with engine.connect() as connection:
-            connection.execute(text('SELECT 1'))
-        if config.upgrade_db:
-            migrate.upgrade(engine, config.storage_path)
-        elif not migrate.is_current(engine):
-            log.warning(
-                'The database is not at the current schema revision and '
-                '--no-upgrade-db was given: ngshare may not work until it is upgraded.'
-            )
+        try:
+            status = revisions.inspect_schema(config.database_url)
+            if not status.known:
+                raise StartupError(status.newer_message())
+            if config.upgrade_db:
+                migrate.upgrade(engine, config.storage_path)
+            elif not status.is_current:
+                raise StartupError(status.outdated_message())
+            with engine.connect() as connection:
+                connection.execute(text('SELECT 1'))
+        except BaseException:
+            engine.dispose()
+            raise
     except migrate.MigrationError as error:
         raise StartupError(str(error)) from None
+    except AlembicCommandError as error:
+        # E.g. a newer ngshare upgraded the database since it was inspected.
+        raise StartupError(f'cannot upgrade the database: {error}') from None
     except SQLAlchemyError as error:
         reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
         raise StartupError(
@@ -285,7 +331,9 @@ def build_runtime(config: Config) -> Runtime:
 async def serve(config: Config) -> None:
     runtime = build_runtime(config)
     app = make_app(runtime, load_cookie_secret(config))
-    server = HTTPServer(app, xheaders=True, max_body_size=MAX_BODY_SIZE)
+    server = HTTPServer(
+        app, xheaders=True, max_body_size=config.max_body_size * DRAIN_FACTOR
+    )
     try:
         server.listen(config.port, address=config.host)
     except OSError as error:

@@ -18,6 +18,10 @@ VNGSHARE_STORAGE = '/tmp/ngshare/'  # noqa: S108
 VNGSHARE_PREFIX = '/api/'
 VNGSHARE_HOST = '127.0.0.1'
 VNGSHARE_PORT = 12121
+# nbgrader's own default per-file limit is 100000 KB; a request may carry a
+# few such files, base64-encoded (4/3 larger).
+DEFAULT_MAX_FILE_SIZE = 128 * 1024**2
+DEFAULT_MAX_BODY_SIZE = 512 * 1024**2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +58,10 @@ class Config:
     # ``cookie_secret_file``, so that restarts and replicas agree.
     cookie_secret: bytes = b''
     cookie_secret_file: str = ''
+    # Largest request body (bytes) and largest single uploaded file (bytes,
+    # decoded); larger uploads are answered 413 and nothing is stored.
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
     # How many requests may run database/disk work at the same time.
     worker_threads: int = 8
     # Seconds a Hub answer about a token is cached.

@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 
-from .errors import bad_request
+from .errors import ApiError, bad_request
 
 # Any C0 control character, DEL, or a backslash makes a path illegal.
 _FORBIDDEN_CHARACTERS = re.compile(r'[\x00-\x1f\x7f\\]')
@@ -57,8 +57,14 @@ def encode_content(content: bytes) -> str:
     return base64.b64encode(content).decode('ascii')
 
 
-def parse_tree(files_json: str | None) -> list[TreeFile]:
-    """Validate and decode the ``files`` form field of an upload."""
+def parse_tree(
+    files_json: str | None, max_file_size: int | None = None
+) -> list[TreeFile]:
+    """Validate and decode the ``files`` form field of an upload.
+
+    A file larger than ``max_file_size`` bytes answers 413 ``File too large``
+    before anything is decoded.
+    """
     if files_json is None:
         raise bad_request('Please supply files')
     try:
@@ -74,6 +80,10 @@ def parse_tree(files_json: str | None) -> list[TreeFile]:
         if not is_legal_path(entry['path']) or entry['path'] in seen:
             raise bad_request('Illegal path')
         seen.add(entry['path'])
+    if max_file_size is not None:
+        for entry in entries:
+            if _decoded_size_at_least(entry['content']) > max_file_size:
+                raise ApiError(413, 'File too large')
     tree = []
     for entry in entries:
         content = decode_content(entry['content'])
@@ -83,6 +93,11 @@ def parse_tree(files_json: str | None) -> list[TreeFile]:
             raise bad_request('Checksum mismatch')
         tree.append(TreeFile(entry['path'], content, checksum))
     return tree
+
+
+def _decoded_size_at_least(content: str) -> int:
+    """A lower bound of the decoded size, without decoding."""
+    return (len(content) - content.count('\n') - content.count('\r')) * 3 // 4 - 2
 
 
 def _is_well_formed(entry: object) -> bool:

@@ -11,9 +11,7 @@ class AssignmentsHandler(BaseHandler):
 
 class AssignmentHandler(BaseHandler):
     async def get(self, course_id, assignment_id):
-        await self.answer(
-            assignments.get_assignment, course_id, assignment_id, self.list_only()
-        )
+        await self.answer_tree(assignments.get_assignment, course_id, assignment_id)
 
     async def post(self, course_id, assignment_id):
         await self.answer(

@@ -1,24 +1,34 @@
 """What every handler does the same way.
 
-A request is: authenticate (``prepare``), read the documented arguments,
-run one operation in the worker pool, answer. Every answer, including
-404, 405 and unexpected failures, is the documented JSON envelope; a stack
-trace never reaches a client unless the server runs in debug mode.
+A request is: receive the body within the size limit, authenticate, read
+the documented arguments, run one operation in the worker pool, answer.
+Every answer, including 404, 405, 413 and unexpected failures, is the
+documented JSON envelope; a stack trace never reaches a client unless the
+server runs in debug mode.
+
+Bodies are streamed in (``stream_request_body``) so that an upload over the
+limit is answered with a JSON 413 instead of Tornado's bare 400, and is
+drained without being held in memory. Because the ``user`` field of the
+stand-alone mode may be in the body, authentication happens once the body
+is complete, just before the handler method runs.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import traceback
 from functools import partial
 from http import HTTPStatus
 
+from tornado.httputil import parse_body_arguments
 from tornado.ioloop import IOLoop
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ..auth import LOGIN_REQUIRED
 from ..errors import ApiError
+from ..filetree import encode_content
 from ..logsafe import redact
 from ..operations.runner import run_operation
 from ..permissions import Actor
@@ -27,17 +37,47 @@ from ..runtime import Runtime
 log = logging.getLogger('ngshare.handlers')
 
 _HTTP_METHODS = ('GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS')
+# An oversized body is read and thrown away, so that the client receives the
+# 413 answer; beyond this many times the limit the connection is just closed.
+DRAIN_FACTOR = 16
+REQUEST_TOO_LARGE = 'Request too large'
 
 
+def read_encoded(store, key: str) -> str:
+    return encode_content(store.read(key))
+
+
+def _after_body(method):
+    """Run ``method`` only once the body is complete and the caller known."""
+
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        await self.receive_request()
+        if self._finished:
+            return
+        result = method(self, *args, **kwargs)
+        if result is not None:
+            await result
+
+    return wrapper
+
+
+@stream_request_body
 class BaseHandler(RequestHandler):
-    """JSON envelope, authentication and the worker pool."""
+    """JSON envelope, bounded bodies, authentication and the worker pool."""
 
     # Whether an anonymous request is refused before the method runs.
     login_required = True
+    # Whether the caller is looked up at all (not for probes and icons).
+    identifies_caller = True
     actor: Actor | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        for method in _HTTP_METHODS:
+            function = cls.__dict__.get(method.lower())
+            if function is not None:
+                setattr(cls, method.lower(), _after_body(function))
         if 'SUPPORTED_METHODS' in cls.__dict__:
             return
         # Methods a handler does not define answer 405 before any
@@ -60,7 +100,41 @@ class BaseHandler(RequestHandler):
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         self.set_header('Cache-Control', 'no-store')
 
-    async def prepare(self):
+    # Receiving the request
+
+    def prepare(self):
+        self._body = bytearray()
+        limit = self.config.max_body_size
+        self._too_large = int(self.request.headers.get('Content-Length') or 0) > limit
+        self.request.connection.set_max_body_size(limit * DRAIN_FACTOR)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._too_large:
+            return
+        if len(self._body) + len(chunk) > self.config.max_body_size:
+            self._too_large = True
+            self._body = bytearray()
+            return
+        self._body += chunk
+
+    async def receive_request(self) -> None:
+        """Parse the form body, then identify the caller (or refuse)."""
+        if self._too_large:
+            raise ApiError(413, REQUEST_TOO_LARGE)
+        if self._body:
+            request = self.request
+            parse_body_arguments(
+                request.headers.get('Content-Type', ''),
+                bytes(self._body),
+                request.body_arguments,
+                request.files,
+                request.headers,
+            )
+            self._body = bytearray()
+            for name, values in request.body_arguments.items():
+                request.arguments.setdefault(name, []).extend(values)
+        if not self.identifies_caller:
+            return
         self.actor = await self.runtime.authenticator.identify(self)
         if self.actor is None and self.login_required:
             self.refuse_anonymous()
@@ -100,6 +174,40 @@ class BaseHandler(RequestHandler):
         """Run ``operation`` and reply with its fields on success."""
         fields = await self.run(operation, *args, write=write)
         self.finish(json.dumps({'success': True, **fields}))
+
+    async def answer_tree(self, operation, *args) -> None:
+        """Run ``operation`` and write its ``files`` out one file at a time.
+
+        Each blob is read and base64-encoded in the worker pool and written
+        and flushed before the next is read, so the answer never holds more
+        than one file's content. Blobs are checked to exist first, so a
+        missing one is a clean 500 rather than a truncated answer.
+        """
+        fields = await self.run(operation, *args)
+        files = fields.pop('files')
+        store = self.runtime.store
+        pool = self.runtime.pool
+        loop = IOLoop.current()
+        list_only = self.list_only()
+        if not list_only:
+            missing = await loop.run_in_executor(
+                pool,
+                lambda: [f.key for f in files if not store.path_for(f.key).is_file()],
+            )
+            if missing:
+                raise RuntimeError(f'blobs missing from storage: {missing}')
+        head = json.dumps({'success': True, **fields})
+        self.write(head[:-1] + ', "files": [')
+        for index, ref in enumerate(files):
+            entry = {'path': ref.path, 'checksum': ref.checksum}
+            if not list_only:
+                entry['content'] = await loop.run_in_executor(
+                    pool, read_encoded, store, ref.key
+                )
+            self.write((', ' if index else '') + json.dumps(entry))
+            del entry
+            await self.flush()
+        self.finish(']}')
 
     # Logging: URIs are redacted so a token in a query string never reaches a log.
 
@@ -147,8 +255,8 @@ class BaseHandler(RequestHandler):
 class NotFoundHandler(BaseHandler):
     """Every path that no route matches: JSON 404, whatever the method."""
 
-    login_required = False
+    identifies_caller = False
     SUPPORTED_METHODS = _HTTP_METHODS
 
-    async def prepare(self):
+    def prepare(self):
         raise ApiError(404, 'Not Found')

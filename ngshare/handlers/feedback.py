@@ -6,13 +6,12 @@ from .base import BaseHandler
 
 class FeedbackHandler(BaseHandler):
     async def get(self, course_id, assignment_id, student_id):
-        await self.answer(
+        await self.answer_tree(
             feedback.get_feedback,
             course_id,
             assignment_id,
             student_id,
             self.arg('timestamp'),
-            self.list_only(),
         )
 
     async def post(self, course_id, assignment_id, student_id):

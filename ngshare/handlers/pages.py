@@ -13,20 +13,14 @@ from .base import BaseHandler
 class HealthHandler(BaseHandler):
     """Liveness probe: answers without authentication, database or disk."""
 
-    login_required = False
-
-    async def prepare(self):
-        pass
+    identifies_caller = False
 
     def get(self):
         self.finish(json.dumps({'success': True}))
 
 
 class FaviconHandler(BaseHandler):
-    login_required = False
-
-    async def prepare(self):
-        pass
+    identifies_caller = False
 
     def get(self):
         self.set_header('Content-Type', 'image/svg+xml')

@@ -25,11 +25,10 @@ class SubmitHandler(BaseHandler):
 
 class SubmissionHandler(BaseHandler):
     async def get(self, course_id, assignment_id, student_id):
-        await self.answer(
+        await self.answer_tree(
             submissions.get_submission,
             course_id,
             assignment_id,
             student_id,
             self.arg('timestamp'),
-            self.list_only(),
         )

@@ -10,7 +10,7 @@ from ..filetree import parse_tree
 from ..permissions import require_instructor, require_member
 from .context import Context
 from .lookup import files_of_assignments, find_assignment, find_course
-from .trees import pack_tree, release_blobs, store_tree
+from .trees import list_tree, release_blobs, store_tree
 
 
 def list_assignments(ctx: Context, course_id: str) -> dict:
@@ -24,13 +24,11 @@ def list_assignments(ctx: Context, course_id: str) -> dict:
     return {'assignments': list(names)}
 
 
-def get_assignment(
-    ctx: Context, course_id: str, assignment_id: str, list_only: bool
-) -> dict:
+def get_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
     course = find_course(ctx.session, course_id)
     require_member(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
-    return {'files': pack_tree(ctx, assignment.files, list_only=list_only)}
+    return {'files': list_tree(assignment.files)}
 
 
 def release_assignment(
@@ -47,7 +45,7 @@ def release_assignment(
     )
     if taken:
         raise conflict('Assignment already exists')
-    tree = parse_tree(files_json)
+    tree = parse_tree(files_json, ctx.max_file_size)
     assignment = Assignment(id=assignment_id, course_id=course._id)
     assignment.files = store_tree(ctx, tree)
     ctx.session.add(assignment)

@@ -15,6 +15,8 @@ class Context:
     session: Session
     store: BlobStore
     actor: Actor
+    # Largest decoded size of one uploaded file, in bytes (None: no limit).
+    max_file_size: int | None = None
     # Blobs this unit of work created; removed again if it does not commit.
     created_blobs: list[str] = dataclasses.field(default_factory=list)
     # Blobs whose rows this unit of work deletes; removed once it commits,

@@ -8,7 +8,7 @@ from ..permissions import require_instructor, require_self_or_instructor
 from ..timestamps import format_timestamp, parse_timestamp
 from .context import Context
 from .lookup import find_assignment, find_course, find_submission, require_student_found
-from .trees import pack_tree, release_blobs, store_tree
+from .trees import list_tree, release_blobs, store_tree
 
 
 def _submission_at(ctx: Context, course, assignment_id, student_id, timestamp):
@@ -31,7 +31,7 @@ def upload_feedback(
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
     submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)
-    tree = parse_tree(files_json)
+    tree = parse_tree(files_json, ctx.max_file_size)
     release_blobs(ctx, [row.actual_name for row in submission.feedback])
     submission.feedback = store_tree(ctx, tree)
     ctx.session.flush()
@@ -44,12 +44,11 @@ def get_feedback(
     assignment_id: str,
     student_id: str,
     timestamp: str | None,
-    list_only: bool,
 ) -> dict:
     course = find_course(ctx.session, course_id)
     require_self_or_instructor(ctx.session, ctx.actor, course, student_id)
     submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)
     return {
         'timestamp': format_timestamp(submission.timestamp),
-        'files': pack_tree(ctx, submission.feedback, list_only=list_only),
+        'files': list_tree(submission.feedback),
     }

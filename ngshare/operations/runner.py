@@ -42,7 +42,12 @@ def run_operation(
         ctx = None
         try:
             with factory() as session:
-                ctx = Context(session=session, store=runtime.store, actor=actor)
+                ctx = Context(
+                    session=session,
+                    store=runtime.store,
+                    actor=actor,
+                    max_file_size=runtime.config.max_file_size,
+                )
                 result = operation(ctx, *args)
                 session.commit()
         except (IntegrityError, OperationalError) as error:

@@ -18,7 +18,7 @@ from .lookup import (
     find_submission,
     require_student_found,
 )
-from .trees import pack_tree, store_tree
+from .trees import list_tree, store_tree
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
@@ -68,7 +68,7 @@ def submit(
     course = find_course(ctx.session, course_id)
     require_member(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
-    tree = parse_tree(files_json)
+    tree = parse_tree(files_json, ctx.max_file_size)
     ensure_user(ctx.session, ctx.actor.name)
     submission = Submission(
         assignment_id=assignment._id,
@@ -106,7 +106,6 @@ def get_submission(
     assignment_id: str,
     student_id: str,
     timestamp: str | None,
-    list_only: bool,
 ) -> dict:
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
@@ -116,5 +115,5 @@ def get_submission(
     submission = find_submission(ctx.session, assignment, student_id, when)
     return {
         'timestamp': format_timestamp(submission.timestamp),
-        'files': pack_tree(ctx, submission.files, list_only=list_only),
+        'files': list_tree(submission.files),
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import text
 
 from ..database.models import File
-from ..filetree import TreeFile, encode_content
+from ..filetree import TreeFile
 from .context import Context
 
 
@@ -52,12 +54,19 @@ def lock_blob(ctx: Context, key: str, *, shared: bool) -> None:
     )
 
 
-def pack_tree(ctx: Context, files: list[File], *, list_only: bool) -> list[dict]:
-    """The documented encoded directory tree of ``files``."""
-    answer = []
-    for row in files:
-        entry = {'path': row.filename, 'checksum': row.checksum}
-        if not list_only:
-            entry['content'] = encode_content(ctx.store.read(row.actual_name))
-        answer.append(entry)
-    return answer
+@dataclasses.dataclass(frozen=True)
+class FileRef:
+    """What an answer needs of a file; its content is read while answering."""
+
+    path: str
+    checksum: str
+    key: str
+
+
+def list_tree(files: list[File]) -> list[FileRef]:
+    """The files of an answer, in upload order, without their content.
+
+    The handler writes the answer out file by file (reading and encoding one
+    blob at a time), so a large tree is never held in memory at once.
+    """
+    return [FileRef(row.filename, row.checksum, row.actual_name) for row in files]
