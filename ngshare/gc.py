@@ -1,0 +1,383 @@
+"""Storage garbage collection and verification, for ``ngshare-admin``.
+
+The storage folder holds one file per blob: ``sha256/ab/cd/<sha256>`` for
+files written by this version, flat UUID names for files written by ngshare
+0.6.0. The service removes a blob when the last row referring to it goes,
+but some files outlive their rows: 0.6.0 never removed the files of a
+deleted assignment, the 0.6.0 migration deletes rows that belong to nothing,
+and a crash can leave a blob or a temporary file behind. This module finds
+them (:func:`take_inventory`, pure: a folder and a set of keys in, a list
+out), removes them safely (:func:`delete_orphans`), and checks that every
+row's blob is intact (:func:`verify_blobs`).
+
+Removal is safe against a running service on the same database and folder:
+
+* a file is a candidate only if no row refers to it (no ``actual_name`` of
+  ``files``, or of any other table of the models that keeps blobs alive) and
+  it is older than a grace period, so the blob of a request in flight (written
+  before its row commits) and temporary files being written are left alone;
+* each candidate is removed in a write transaction holding the lock the
+  service takes for blob deletions (on SQLite the database write lock, on
+  PostgreSQL an exclusive advisory lock per blob; see
+  :func:`ngshare.operations.trees.lock_blob`), after checking again inside it
+  that no row refers to the file and that it is still old. A request storing
+  the same content either committed its row before that check (the file is
+  kept) or stores the blob again after the removal.
+
+Never touched: folders (empty shard folders are harmless, and removing one
+could race a request creating a blob in it), the login cookie secret
+``ngshare_cookie_secret`` and the SQLite database files when they live in the
+storage folder, and anything that is not a regular file or a symbolic link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
+
+from sqlalchemy import Column, Engine, exists, inspect, or_, select, text, union
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from .database.engine import make_session_factories
+from .database.models import Base
+from .operations.context import Context
+from .operations.trees import lock_blob
+from .permissions import Actor
+from .storage import BlobStore
+
+# The name of the login cookie secret file (ngshare.cli.COOKIE_SECRET_NAME).
+COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
+# Prefixes of the temporary files the service writes into the storage folder
+# (blobs being written, the start-up probe, the cookie secret being created).
+TEMPORARY_PREFIXES = ('.tmp-', '.probe-', '.secret-')
+DEFAULT_GRACE_SECONDS = 3600
+# Candidates removed per write transaction: on SQLite the service waits for
+# the write lock meanwhile, so it is released every so often.
+DELETE_BATCH = 100
+HASH_CHUNK = 1024 * 1024
+
+GC_ACTOR = Actor(name='ngshare-admin', is_admin=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredFile:
+    """A file in the storage folder; ``key`` is its path relative to the
+    folder with ``/`` separators, as ``files.actual_name`` spells it."""
+
+    key: str
+    size: int
+    mtime: float
+
+
+@dataclasses.dataclass
+class Inventory:
+    """What :func:`take_inventory` found in the storage folder."""
+
+    # Unreferenced and older than the grace period: garbage.
+    orphans: list[StoredFile] = dataclasses.field(default_factory=list)
+    # Unreferenced but younger than the grace period: left alone this time
+    # (a request may be about to commit a row referring to it).
+    recent: list[StoredFile] = dataclasses.field(default_factory=list)
+    # Files some row refers to.
+    referenced: int = 0
+    # Files ngshare keeps in the folder that are not blobs (cookie secret,
+    # SQLite database files): never reported, never removed.
+    protected: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class GarbageCollection:
+    """The outcome of :func:`collect_garbage`."""
+
+    inventory: Inventory
+    deleted: list[StoredFile] = dataclasses.field(default_factory=list)
+    # Candidates found referenced, renewed or gone when checked again under
+    # the lock.
+    kept: list[StoredFile] = dataclasses.field(default_factory=list)
+    # Candidates that could not be removed, with the reason.
+    failed: list[tuple[StoredFile, str]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class BadBlob:
+    """A ``files`` row whose blob is missing or does not match the row."""
+
+    file_id: int
+    key: str
+    reason: str
+
+
+@dataclasses.dataclass
+class Verification:
+    """The outcome of :func:`verify_blobs`."""
+
+    rows: int = 0
+    blobs: int = 0
+    problems: list[BadBlob] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# --------------------------------------------------------------------------
+# finding garbage
+
+
+def take_inventory(
+    root: str | os.PathLike[str],
+    referenced: Collection[str],
+    *,
+    now: float,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    protected_paths: Iterable[str | os.PathLike[str]] = (),
+) -> Inventory:
+    """Sort the files under ``root`` into referenced, protected, recent and
+    orphaned ones.
+
+    ``referenced`` holds the keys rows refer to; ``protected_paths`` are
+    files never to report (e.g. the SQLite database). A file is recent if
+    modified less than ``grace_seconds`` before ``now`` (or in the future).
+    Folders are walked, not followed through symbolic links, and never
+    reported themselves.
+    """
+    root = os.fspath(root)
+    protected = {os.path.realpath(path) for path in protected_paths}
+    inventory = Inventory()
+    for directory, folders, names in os.walk(root):
+        folders.sort()
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:  # removed while we walked
+                continue
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+                continue
+            key = Path(os.path.relpath(path, root)).as_posix()
+            if key in referenced:
+                inventory.referenced += 1
+            elif name == COOKIE_SECRET_NAME or os.path.realpath(path) in protected:
+                inventory.protected.append(key)
+            else:
+                found = StoredFile(key, info.st_size, info.st_mtime)
+                if now - info.st_mtime < grace_seconds:
+                    inventory.recent.append(found)
+                else:
+                    inventory.orphans.append(found)
+    return inventory
+
+
+def reference_columns() -> list[Column]:
+    """The columns that refer to blobs: ``actual_name`` in every table of the
+    models (``files``, and any table that keeps blobs alive besides it)."""
+    return [
+        table.c.actual_name
+        for table in Base.metadata.sorted_tables
+        if 'actual_name' in table.c
+    ]
+
+
+def referenced_keys(engine: Engine) -> set[str]:
+    """The keys of all blobs some row refers to."""
+    with engine.connect() as connection:
+        return set(
+            connection.scalars(
+                union(*(select(column) for column in reference_columns()))
+            )
+        )
+
+
+def is_referenced(session, key: str) -> bool:
+    """Whether some row refers to blob ``key`` (in the caller's transaction)."""
+    return bool(
+        session.scalar(
+            select(or_(*(exists().where(c == key) for c in reference_columns())))
+        )
+    )
+
+
+def database_files(database_url: str) -> list[str]:
+    """The files of a SQLite database (journal and WAL files included); none
+    for other databases."""
+    url = make_url(database_url)
+    if url.get_backend_name() != 'sqlite' or url.database in (None, '', ':memory:'):
+        return []
+    path = os.path.abspath(url.database)
+    return [path] + [path + suffix for suffix in ('-journal', '-wal', '-shm')]
+
+
+# --------------------------------------------------------------------------
+# removing garbage
+
+
+def delete_orphans(
+    writer: sessionmaker,
+    store: BlobStore,
+    candidates: Iterable[StoredFile],
+    *,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    clock: Callable[[], float] = time.time,
+) -> GarbageCollection:
+    """Remove ``candidates`` that are still garbage; the result lists the
+    deleted, kept and failed ones (its inventory is empty).
+
+    ``writer`` makes write sessions (``BEGIN IMMEDIATE`` on SQLite). Each
+    candidate is checked again under the blob lock: still unreferenced, still
+    the same file, still older than the grace period.
+    """
+    result = GarbageCollection(Inventory())
+    candidates = list(candidates)
+    for start in range(0, len(candidates), DELETE_BATCH):
+        with writer() as session:
+            ctx = Context(session=session, store=store, actor=GC_ACTOR)
+            session.execute(select(1))  # take the write lock first (SQLite)
+            for candidate in candidates[start : start + DELETE_BATCH]:
+                lock_blob(ctx, candidate.key, shared=False)
+                cutoff = clock() - grace_seconds
+                if not _still_garbage(session, store.root, candidate, cutoff):
+                    result.kept.append(candidate)
+                    continue
+                try:
+                    os.unlink(store.root / candidate.key)
+                except OSError as error:
+                    result.failed.append((candidate, error.strerror or str(error)))
+                else:
+                    result.deleted.append(candidate)
+            session.commit()
+    return result
+
+
+def _still_garbage(session, root: Path, candidate: StoredFile, cutoff: float) -> bool:
+    if is_referenced(session, candidate.key):
+        return False
+    try:
+        info = os.lstat(root / candidate.key)
+    except FileNotFoundError:
+        return False
+    return info.st_mtime == candidate.mtime and info.st_mtime <= cutoff
+
+
+def collect_garbage(
+    engine: Engine,
+    store: BlobStore,
+    *,
+    delete: bool,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    protected_paths: Iterable[str | os.PathLike[str]] = (),
+    clock: Callable[[], float] = time.time,
+) -> GarbageCollection:
+    """Find the orphans of ``store`` and, with ``delete``, remove them.
+
+    The database must be at the schema of the models (the caller checks).
+    """
+    referenced = referenced_keys(engine)
+    inventory = take_inventory(
+        store.root,
+        referenced,
+        now=clock(),
+        grace_seconds=grace_seconds,
+        protected_paths=protected_paths,
+    )
+    result = GarbageCollection(inventory)
+    if delete and inventory.orphans:
+        _reader, writer = make_session_factories(engine)
+        removal = delete_orphans(
+            writer, store, inventory.orphans, grace_seconds=grace_seconds, clock=clock
+        )
+        result.deleted, result.kept, result.failed = (
+            removal.deleted,
+            removal.kept,
+            removal.failed,
+        )
+    return result
+
+
+# --------------------------------------------------------------------------
+# verifying blobs
+
+
+def verify_blobs(engine: Engine, store: BlobStore) -> Verification:
+    """Check that every ``files`` row's blob exists and matches the row.
+
+    The md5 of the content must equal the row's ``checksum``, its length the
+    row's ``size`` (where known), and a content-addressed blob's sha256 its
+    name. Works on every schema revision (0.6.0's included): it reads only
+    the ``files`` columns all of them have. Each blob is read once however
+    many rows share it.
+    """
+    with engine.connect() as connection:
+        columns = {c['name'] for c in inspect(connection).get_columns('files')}
+        size = 'size' if 'size' in columns else 'NULL'
+        query = f'SELECT _id, actual_name, checksum, {size} FROM files ORDER BY _id'  # noqa: S608
+        rows = connection.execute(text(query)).all()
+    result = Verification(rows=len(rows))
+    digests: dict[str, tuple[int, str, str] | str] = {}
+    for file_id, key, checksum, recorded_size in rows:
+        if key not in digests:
+            digests[key] = _digest(store, key)
+        digest = digests[key]
+        if isinstance(digest, str):
+            result.problems.append(BadBlob(file_id, key, digest))
+            continue
+        length, md5, sha256 = digest
+        if md5 != checksum:
+            reason = f'md5 {md5} does not match the checksum {checksum}'
+        elif recorded_size is not None and recorded_size != length:
+            reason = f'{length} bytes, the row records {recorded_size}'
+        elif key.startswith('sha256/') and key.rsplit('/', 1)[-1] != sha256:
+            reason = f'content has sha256 {sha256}, not the one it is named by'
+        else:
+            continue
+        result.problems.append(BadBlob(file_id, key, reason))
+    result.blobs = len(digests)
+    return result
+
+
+def _digest(store: BlobStore, key: str | None) -> tuple[int, str, str] | str:
+    """(length, md5, sha256) of a blob, or why it cannot be read."""
+    try:
+        path = store.path_for(key or '')
+    except ValueError:
+        return 'illegal blob name'
+    md5 = hashlib.md5()  # noqa: S324 (the checksum the API documents)
+    sha256 = hashlib.sha256()
+    length = 0
+    try:
+        with open(path, 'rb') as stream:
+            while chunk := stream.read(HASH_CHUNK):
+                md5.update(chunk)
+                sha256.update(chunk)
+                length += len(chunk)
+    except FileNotFoundError:
+        return 'missing'
+    except IsADirectoryError:
+        return 'not a file'
+    except OSError as error:
+        return f'unreadable: {error.strerror}'
+    return length, md5.hexdigest(), sha256.hexdigest()
+
+
+__all__ = [
+    'COOKIE_SECRET_NAME',
+    'DEFAULT_GRACE_SECONDS',
+    'BadBlob',
+    'GarbageCollection',
+    'Inventory',
+    'StoredFile',
+    'Verification',
+    'collect_garbage',
+    'database_files',
+    'delete_orphans',
+    'is_referenced',
+    'reference_columns',
+    'referenced_keys',
+    'take_inventory',
+    'verify_blobs',
+]

@@ -1,0 +1,510 @@
+"""Upgrading in place from ngshare 0.6.0: the real service adopts a database
+and storage folder written by the released 0.6.0 and answers as 0.6.0 did.
+
+The fixture (``tests/fixtures/ngshare-0.6.0``, see its README) holds the
+database, the storage folder and ``manifest.json``: what 0.6.0 answered to
+29 requests. The only differences allowed: a timestamp may carry the
+` UTC` suffix (same instant), base64 may break lines differently (same
+bytes). What the tests expect of the storage folder (the orphan, the blobs)
+is computed from the fixture's own files and rows, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _api import ok
+from _servers import free_port, ngshare_env, run_ngshare
+
+from ngshare import gc
+from ngshare.database import migrate
+from ngshare.database.engine import make_engine
+from ngshare.storage import BlobStore
+
+FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'ngshare-0.6.0'
+MANIFEST = json.loads((FIXTURE / 'manifest.json').read_text('utf-8'))
+INIT = 'aa00db20c10a'
+FILE_SIZE = '1921a169739b'
+NORMALISE = 'c3f1e2a9b4d7'
+# Old enough for any grace period: a real 0.6.0 deployment's files are old,
+# while a fresh checkout of the fixture has fresh modification times.
+LONG_AGO = time.time() - 30 * 24 * 3600
+
+
+def query(db: Path, sql: str, *params) -> list[tuple]:
+    """The rows of one query on a SQLite file opened read-only."""
+    c = sqlite3.connect(f'file:{db}?mode=ro', uri=True)
+    try:
+        return c.execute(sql, params).fetchall()
+    finally:
+        c.close()
+
+
+def fixture_rows(db: Path = FIXTURE / 'ngshare.db') -> list[tuple]:
+    """(actual_name, checksum, size) of every files row."""
+    return query(db, 'SELECT actual_name, checksum, size FROM files ORDER BY _id')
+
+
+def files_on_disk(storage: Path) -> dict[str, bytes]:
+    """Every file under ``storage`` by its key (relative path), with content."""
+    return {
+        path.relative_to(storage).as_posix(): path.read_bytes()
+        for path in sorted(storage.rglob('*'))
+        if path.is_file()
+    }
+
+
+# The files 0.6.0 left behind: on disk, but no row refers to them.
+FIXTURE_ORPHANS = sorted(
+    set(files_on_disk(FIXTURE / 'files')) - {row[0] for row in fixture_rows()}
+)
+
+
+def copy_deployment(target: Path) -> tuple[Path, Path]:
+    """A private copy of the 0.6.0 database and storage folder, as an
+    administrator keeps them: same names, files last written long ago."""
+    target.mkdir(parents=True, exist_ok=True)
+    db = target / 'ngshare.db'
+    storage = target / 'files'
+    shutil.copy2(FIXTURE / 'ngshare.db', db)
+    shutil.copytree(FIXTURE / 'files', storage)
+    for path in storage.iterdir():
+        os.utime(path, (LONG_AGO, LONG_AGO))
+    return db, storage
+
+
+def sqlite_url(db: Path) -> str:
+    return f'sqlite:///{db}'
+
+
+def revision_of(db: Path) -> str:
+    return query(db, 'SELECT version_num FROM alembic_version')[0][0]
+
+
+def dump(db: Path) -> dict[str, list]:
+    """Schema and every row of every table, in storage order."""
+    c = sqlite3.connect(f'file:{db}?mode=ro', uri=True)
+    try:
+        tables = [
+            name
+            for (name,) in c.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        result = {
+            'schema': c.execute(
+                'SELECT type, name, sql FROM sqlite_master ORDER BY name'
+            ).fetchall()
+        }
+        for table in tables:
+            result[table] = c.execute(
+                f'SELECT * FROM "{table}" ORDER BY rowid'
+            ).fetchall()
+        return result
+    finally:
+        c.close()
+
+
+# --------------------------------------------------------------------------
+# comparing answers with the manifest
+
+
+def parse_timestamp(text: str) -> datetime.datetime:
+    """A submission timestamp, with or without the ` UTC` suffix."""
+    text = text[: -len(' UTC')] if text.endswith(' UTC') else text
+    for pattern in ('%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S'):
+        try:
+            return datetime.datetime.strptime(text, pattern)
+        except ValueError:
+            pass
+    raise ValueError(f'not a timestamp: {text!r}')
+
+
+def decode_content(text: str) -> bytes:
+    """base64 with or without line breaks."""
+    return base64.b64decode(''.join(text.split()), validate=True)
+
+
+def differences(expected, actual, where: str = '$', key: str = '') -> list[str]:
+    """How ``actual`` differs from ``expected`` beyond the allowed
+    differences (timestamps' ` UTC`, base64 line breaks); [] if it does not."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f'{where}: expected an object, got {actual!r}']
+        if set(expected) != set(actual):
+            return [f'{where}: keys {sorted(actual)}, expected {sorted(expected)}']
+        found = []
+        for name, value in expected.items():
+            found += differences(value, actual[name], f'{where}.{name}', name)
+        return found
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f'{where}: expected {expected!r}, got {actual!r}']
+        found = []
+        for index, (want, got) in enumerate(zip(expected, actual)):
+            found += differences(want, got, f'{where}[{index}]', key)
+        return found
+    if isinstance(expected, str) and isinstance(actual, str):
+        if key == 'timestamp':
+            try:
+                if parse_timestamp(actual) == parse_timestamp(expected):
+                    return []
+            except ValueError:
+                pass
+            return [f'{where}: timestamp {actual!r}, expected {expected!r}']
+        if key == 'content':
+            try:
+                if decode_content(actual) == decode_content(expected):
+                    return []
+            except ValueError:
+                pass
+            return [f'{where}: content {actual[:40]!r}... decodes to other bytes']
+    if type(actual) is not type(expected) or actual != expected:
+        return [f'{where}: expected {expected!r}, got {actual!r}']
+    return []
+
+
+def ask(server, name: str):
+    method, path, user, params = MANIFEST[name]['request']
+    segments = tuple(path.strip('/').split('/'))
+    return server.request(method, segments, user=user, params=params)
+
+
+def assert_answers_as_060(server) -> None:
+    """Every request of the manifest is answered as 0.6.0 answered it."""
+    assert len(MANIFEST) == 29
+    problems = []
+    for name, recorded in MANIFEST.items():
+        resp = ask(server, name)
+        if resp.status_code != 200:
+            problems.append(f'{name}: {resp.status_code} {resp.text[:300]}')
+            continue
+        problems += [
+            f'{name}: {problem}'
+            for problem in differences(recorded['response'], resp.json())
+        ]
+    assert problems == [], '\n'.join(problems) + '\n' + server.describe()
+
+
+def assert_blobs_intact(db: Path, storage: Path) -> None:
+    """Every row's blob reads back through the blob store with its md5 and
+    size, and the rows are those of 0.6.0 under the same (legacy) names."""
+    rows = fixture_rows(db)
+    assert sorted(rows) == sorted(fixture_rows())
+    store = BlobStore(storage)
+    for actual_name, checksum, size in rows:
+        content = store.read(actual_name)
+        assert hashlib.md5(content).hexdigest() == checksum, actual_name
+        assert len(content) == size, actual_name
+
+
+def test_comparison_allows_only_the_documented_differences():
+    recorded = {
+        'files': [{'path': 'a', 'checksum': 'x', 'content': 'YWJj\nZGVm\n'}],
+        'timestamp': '2026-11-27 14:39:18.036543',
+        'success': True,
+    }
+    same = {
+        'files': [{'path': 'a', 'checksum': 'x', 'content': 'YWJjZGVm'}],
+        'timestamp': '2026-11-27 14:39:18.036543 UTC',
+        'success': True,
+    }
+    assert differences(recorded, same) == []
+    for change in (
+        {'timestamp': '2026-11-27 14:39:18.036544 UTC'},
+        {'timestamp': '2026-11-27 14:39:18.036543 CET'},
+        {'timestamp': '2026-11-27 15:39:18.036543+01:00'},
+        {'success': 1},
+        {'files': [{'path': 'a', 'checksum': 'x', 'content': 'YWJjZGVn'}]},
+        {'files': [{'path': 'a', 'checksum': 'x', 'content': 'YWJjZGVm', 'y': 1}]},
+        {'files': []},
+        {'extra': None},
+    ):
+        assert differences(recorded, {**same, **change}) != [], change
+    # The allowances apply only where the manifest has timestamps and content.
+    assert differences({'path': 'YWJj'}, {'path': 'YWJj\n'}) != []
+
+
+def test_fixture_is_what_the_readme_describes():
+    assert len(files_on_disk(FIXTURE / 'files')) == 22
+    assert len(fixture_rows()) == 21
+    assert len(FIXTURE_ORPHANS) == 1
+    assert revision_of(FIXTURE / 'ngshare.db') == FILE_SIZE
+
+
+# --------------------------------------------------------------------------
+# adopting the 0.6.0 deployment
+
+
+@pytest.mark.parametrize('start_at', [FILE_SIZE, INIT])
+def test_service_adopts_060_and_answers_as_before(start_ngshare, tmp_path, start_at):
+    """Start the service, with its default upgrade, on the 0.6.0 database as
+    written (1921a169739b) or as a database at the first revision."""
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    if start_at != FILE_SIZE:
+        engine = make_engine(sqlite_url(db))
+        try:
+            migrate.downgrade(engine, start_at, str(storage))
+        finally:
+            engine.dispose()
+    assert revision_of(db) == start_at
+
+    server = start_ngshare(hub_mode=False, database_url=sqlite_url(db), storage=storage)
+
+    assert revision_of(db) == migrate.head_revision()
+    assert_answers_as_060(server)
+    assert_blobs_intact(db, storage)
+    # Nothing was moved or removed: the legacy names keep working.
+    assert files_on_disk(storage) == files_on_disk(FIXTURE / 'files')
+
+
+def test_gc_and_verify_on_the_adopted_deployment(start_ngshare, tmp_path):
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    server = start_ngshare(hub_mode=False, database_url=sqlite_url(db), storage=storage)
+    flags = ['--database', sqlite_url(db), '--storage', str(storage)]
+    before = files_on_disk(storage)
+
+    # A dry run (the default) reports the one orphan and changes nothing.
+    report = run_ngshare(['gc', *flags], module='ngshare.admin')
+    assert report.returncode == 0, report.output
+    assert report.stdout.splitlines() == FIXTURE_ORPHANS
+    assert files_on_disk(storage) == before
+
+    removal = run_ngshare(['gc', '--delete', *flags], module='ngshare.admin')
+    assert removal.returncode == 0, removal.output
+    assert removal.stdout.splitlines() == FIXTURE_ORPHANS
+    after = files_on_disk(storage)
+    assert after == {k: v for k, v in before.items() if k not in FIXTURE_ORPHANS}
+
+    again = run_ngshare(['gc', '--delete', *flags], module='ngshare.admin')
+    assert again.returncode == 0 and again.stdout == '', again.output
+    assert files_on_disk(storage) == after
+
+    # The server, running all along, still answers everything.
+    assert_answers_as_060(server)
+
+    checked = run_ngshare(['verify', *flags], module='ngshare.admin')
+    assert checked.returncode == 0, checked.output
+    assert 'verified 21 files' in checked.stderr
+
+    # Deleting an assignment treats its 0.6.0-named blobs like any other:
+    # each is removed, or kept only while a row still refers to it (e.g. to
+    # keep the deletion restorable); it never becomes an orphan.
+    assignment_blobs = {
+        name
+        for (name,) in query(
+            db,
+            'SELECT f.actual_name FROM files f JOIN assignments a'
+            ' ON a._id = f.assignment_id WHERE a.id = ?',
+            'Assignment 2',
+        )
+    }
+    assert assignment_blobs and all('/' not in name for name in assignment_blobs)
+    ok(server.delete(('assignment', 'NBG 101', 'Assignment 2'), user='kevin'))
+    engine = make_engine(sqlite_url(db))
+    try:
+        still_referenced = gc.referenced_keys(engine)
+    finally:
+        engine.dispose()
+    for name in assignment_blobs:
+        assert not (storage / name).exists() or name in still_referenced, name
+    none_left = run_ngshare(
+        ['gc', '--grace-seconds', '0', *flags], module='ngshare.admin'
+    )
+    assert none_left.returncode == 0 and none_left.stdout == '', none_left.output
+
+    # A changed blob and a missing one make verify fail, naming both.
+    rows = fixture_rows(db)
+    changed, missing = rows[0][0], rows[-1][0]
+    with open(storage / changed, 'ab') as stream:
+        stream.write(b'\n')
+    (storage / missing).unlink()
+    broken = run_ngshare(['verify', *flags], module='ngshare.admin')
+    assert broken.returncode == 1, broken.output
+    bad = sorted(line.split(':', 1)[0] for line in broken.stdout.splitlines())
+    assert bad == sorted([changed, missing]), broken.output
+    assert 'missing' in broken.stdout and 'md5' in broken.stdout
+
+
+# --------------------------------------------------------------------------
+# a migration interrupted half way
+
+
+INTERRUPTING_NGSHARE = """
+import os, sys
+
+import alembic.util
+
+STEP = os.environ['NGSHARE_TEST_INTERRUPT_AFTER']
+load_python_file = alembic.util.load_python_file
+
+
+def load(directory, filename):
+    module = load_python_file(directory, filename)
+    if getattr(module, 'revision', None) == {revision!r}:
+        step = getattr(module, STEP)
+
+        def step_then_die(*args, **kwargs):
+            step(*args, **kwargs)
+            print('interrupted after', STEP, flush=True)
+            os._exit(86)
+
+        setattr(module, STEP, step_then_die)
+    return module
+
+
+alembic.util.load_python_file = load
+
+from ngshare.cli import main
+
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize(
+    'step', ['link_files_to_owners', 'create_roster', 'add_constraints']
+)
+def test_interrupted_migration_leaves_the_database_as_it_was(
+    start_ngshare, tmp_path, step
+):
+    """The process dies (no clean-up, no rollback) after a step of the
+    normalising revision; the database is still the 0.6.0 one, and the next
+    start migrates it completely."""
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    before = dump(db)
+    wrapper = tmp_path / 'interrupting_ngshare.py'
+    wrapper.write_text(INTERRUPTING_NGSHARE.format(revision=NORMALISE))
+    command = [
+        sys.executable,
+        str(wrapper),
+        '--vngshare',
+        '--port',
+        str(free_port()),
+        '--database',
+        sqlite_url(db),
+        '--storage',
+        str(storage),
+    ]
+    done = subprocess.run(
+        command,
+        env=ngshare_env({'NGSHARE_TEST_INTERRUPT_AFTER': step}),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 86, done.stdout + done.stderr
+    assert f'interrupted after {step}' in done.stdout
+
+    assert revision_of(db) == FILE_SIZE
+    assert dump(db) == before
+    c = sqlite3.connect(db)
+    assert c.execute('PRAGMA integrity_check').fetchall() == [('ok',)]
+    c.close()
+
+    server = start_ngshare(hub_mode=False, database_url=sqlite_url(db), storage=storage)
+    assert revision_of(db) == migrate.head_revision()
+    assert_answers_as_060(server)
+    assert_blobs_intact(db, storage)
+
+
+# --------------------------------------------------------------------------
+# databases this ngshare must not run on
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_one_error_line(done, *fragments: str) -> str:
+    shown = f'rc={done.returncode}\n{done.output}'
+    assert done.returncode == 1, shown
+    errors = [
+        line for line in done.stderr.splitlines() if line.startswith('ngshare: error:')
+    ]
+    assert len(errors) == 1, shown
+    assert 'Traceback' not in done.output, shown
+    for fragment in fragments:
+        assert fragment in errors[0], shown
+    return errors[0]
+
+
+def test_database_of_a_newer_ngshare_is_refused_untouched(start_ngshare, tmp_path):
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    engine = make_engine(sqlite_url(db))
+    try:
+        migrate.upgrade(engine, str(storage))
+    finally:
+        engine.dispose()
+    # What a later ngshare would leave: a revision after ours.
+    c = sqlite3.connect(db)
+    with c:
+        c.execute("UPDATE alembic_version SET version_num = 'f0e1d2c3b4a5'")
+        c.execute('CREATE TABLE added_later (x INTEGER)')
+    c.close()
+    before, files = digest(db), files_on_disk(storage)
+
+    for args in ([], ['--no-upgrade-db']):
+        done = start_ngshare(
+            hub_mode=False,
+            database_url=sqlite_url(db),
+            storage=storage,
+            args=args,
+            expect_fail=True,
+        )
+        assert_one_error_line(done, 'f0e1d2c3b4a5', 'newer ngshare')
+        assert digest(db) == before
+        assert files_on_disk(storage) == files
+
+    admin = run_ngshare(
+        ['gc', '--database', sqlite_url(db), '--storage', str(storage)],
+        module='ngshare.admin',
+    )
+    assert admin.returncode == 2, admin.output
+    assert 'f0e1d2c3b4a5' in admin.stderr
+    assert digest(db) == before
+
+
+def test_no_upgrade_db_refuses_the_060_database_untouched(start_ngshare, tmp_path):
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    before = digest(db)
+    done = start_ngshare(
+        hub_mode=False,
+        database_url=sqlite_url(db),
+        storage=storage,
+        args=['--no-upgrade-db'],
+        expect_fail=True,
+    )
+    line = assert_one_error_line(
+        done, FILE_SIZE, migrate.head_revision(), 'without --no-upgrade-db'
+    )
+    assert 'ngshare-admin upgrade' in line
+    assert digest(db) == before
+
+    # Doing what the message says: upgrade, then --no-upgrade-db starts.
+    upgraded = run_ngshare(
+        ['upgrade', '--database', sqlite_url(db), '--storage', str(storage)],
+        module='ngshare.admin',
+    )
+    assert upgraded.returncode == 0, upgraded.output
+    assert f'from revision {FILE_SIZE} to {migrate.head_revision()}' in upgraded.stderr
+    server = start_ngshare(
+        hub_mode=False,
+        database_url=sqlite_url(db),
+        storage=storage,
+        args=['--no-upgrade-db'],
+    )
+    assert_answers_as_060(server)
