@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from _api import ok
 from _servers import free_port, ngshare_env, run_ngshare
+from sqlalchemy import text
 
 from ngshare import gc
 from ngshare.database import migrate
@@ -372,17 +373,10 @@ main(sys.argv[1:])
 """
 
 
-@pytest.mark.parametrize(
-    'step', ['link_files_to_owners', 'create_roster', 'add_constraints']
-)
-def test_interrupted_migration_leaves_the_database_as_it_was(
-    start_ngshare, tmp_path, step
-):
-    """The process dies (no clean-up, no rollback) after a step of the
-    normalising revision; the database is still the 0.6.0 one, and the next
-    start migrates it completely."""
-    db, storage = copy_deployment(tmp_path / 'deployment')
-    before = dump(db)
+def run_interrupted(tmp_path: Path, url: str, storage: Path, step: str) -> None:
+    """Start ngshare through a wrapper that kills the process (``os._exit``:
+    no clean-up, no rollback) right after ``step`` of the normalising
+    revision."""
     wrapper = tmp_path / 'interrupting_ngshare.py'
     wrapper.write_text(INTERRUPTING_NGSHARE.format(revision=NORMALISE))
     command = [
@@ -392,7 +386,7 @@ def test_interrupted_migration_leaves_the_database_as_it_was(
         '--port',
         str(free_port()),
         '--database',
-        sqlite_url(db),
+        url,
         '--storage',
         str(storage),
     ]
@@ -409,6 +403,21 @@ def test_interrupted_migration_leaves_the_database_as_it_was(
     assert done.returncode == 86, done.stdout + done.stderr
     assert f'interrupted after {step}' in done.stdout
 
+
+@pytest.mark.parametrize(
+    'step', ['link_files_to_owners', 'create_roster', 'add_constraints']
+)
+def test_interrupted_migration_leaves_the_database_as_it_was(
+    start_ngshare, tmp_path, step
+):
+    """The migration dies after a step of the normalising revision; the
+    database is still the 0.6.0 one, and the next start migrates it
+    completely."""
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    before = dump(db)
+
+    run_interrupted(tmp_path, sqlite_url(db), storage, step)
+
     assert revision_of(db) == FILE_SIZE
     assert dump(db) == before
     c = sqlite3.connect(db)
@@ -419,6 +428,66 @@ def test_interrupted_migration_leaves_the_database_as_it_was(
     assert revision_of(db) == migrate.head_revision()
     assert_answers_as_060(server)
     assert_blobs_intact(db, storage)
+
+
+# The 0.6.0 tables, parents first.
+TABLES_060 = (
+    'users',
+    'courses',
+    'assignments',
+    'submissions',
+    'files',
+    'instructor_assoc_table',
+    'student_assoc_table',
+    'assignment_files_assoc_table',
+    'submission_files_assoc_table',
+    'feedback_files_assoc_table',
+)
+
+
+def postgres_dump(engine) -> dict[str, list]:
+    with engine.connect() as connection:
+        version = connection.execute(text('SELECT version_num FROM alembic_version'))
+        result = {'alembic_version': version.all()}
+        for table in TABLES_060:
+            rows = connection.execute(text(f'SELECT * FROM {table}')).all()
+            result[table] = sorted((tuple(row) for row in rows), key=repr)
+        return result
+
+
+def test_interrupted_migration_on_postgres(start_ngshare, tmp_path, postgres_url):
+    """The 0.6.0 data in a PostgreSQL database at 1921a169739b: an
+    interrupted migration leaves it as it was (and releases the migration
+    lock), and the next start migrates it and answers as 0.6.0 did."""
+    _db, storage = copy_deployment(tmp_path / 'deployment')
+    engine = make_engine(postgres_url)
+    try:
+        migrate.upgrade(engine, None, revision=FILE_SIZE)
+        source = sqlite3.connect(f'file:{FIXTURE / "ngshare.db"}?mode=ro', uri=True)
+        with engine.begin() as connection:
+            for table in TABLES_060:
+                cursor = source.execute(f'SELECT * FROM {table}')
+                columns = [column[0] for column in cursor.description]
+                rows = [dict(zip(columns, row)) for row in cursor]
+                assert rows or table == 'feedback_files_assoc_table'
+                if rows:
+                    connection.execute(
+                        text(
+                            f'INSERT INTO {table} ({", ".join(columns)}) VALUES'
+                            f' ({", ".join(":" + c for c in columns)})'
+                        ),
+                        rows,
+                    )
+        source.close()
+        before = postgres_dump(engine)
+
+        run_interrupted(tmp_path, postgres_url, storage, 'create_roster')
+
+        assert postgres_dump(engine) == before
+    finally:
+        engine.dispose()
+    server = start_ngshare(hub_mode=False, database_url=postgres_url, storage=storage)
+    assert_answers_as_060(server)
 
 
 # --------------------------------------------------------------------------
