@@ -15,6 +15,12 @@ with the same defaults):
     Upgrade the database to the schema of this version, as the service does
     at start-up; for deployments that start the service with
     ``--no-upgrade-db``.
+``deleted list`` / ``deleted restore ID`` / ``deleted purge``
+    The deleted courses and assignments the service keeps for
+    ``--deleted-retention-days``: list them, put one back (``--as NAME`` under
+    another name; ``--submissions-only`` to add a deleted assignment's
+    submissions to the live assignment of the same name, the repair after
+    ``nbgrader release_assignment --force``), or purge the expired ones now.
 
 Output meant for scripts (the orphaned or removed files, the bad blobs) goes
 to standard output, one per line; summaries go to standard error. Exit
@@ -38,8 +44,14 @@ from sqlalchemy.pool import NullPool
 
 from . import config as defaults
 from . import gc
+from .config import Config
 from .database import migrate, revisions
-from .database.engine import make_engine
+from .database.engine import make_engine, make_session_factories
+from .housekeeping import purge_deleted
+from .operations import deleted
+from .operations.context import Context
+from .permissions import Actor
+from .runtime import Runtime
 from .storage import BlobStore
 from .version import __version__
 
@@ -107,6 +119,39 @@ def build_parser() -> argparse.ArgumentParser:
         description='Upgrade the database to the schema of this ngshare, as the '
         'service does at start-up unless --no-upgrade-db is given. Back up the '
         'database first.',
+    )
+    deleted = commands.add_parser(
+        'deleted',
+        help='list, restore or purge deleted courses and assignments',
+        description='Deleted courses and assignments are kept, with their '
+        'submissions and feedback, for the retention period of the service '
+        '(--deleted-retention-days, default 30).',
+    )
+    actions = deleted.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    actions.add_parser('list', parents=[common], help='list the kept items')
+    restore = actions.add_parser(
+        'restore', parents=[common], help='put a kept item back'
+    )
+    restore.add_argument('item', metavar='ID', type=int, help='as shown by list')
+    restore.add_argument(
+        '--as', dest='as_name', metavar='NAME', help='restore under another name'
+    )
+    restore.add_argument(
+        '--submissions-only',
+        action='store_true',
+        help="add a deleted assignment's submissions (and feedback) to the live "
+        'assignment of the same name (or --as NAME)',
+    )
+    purge = actions.add_parser(
+        'purge', parents=[common], help='forget expired items and free their files'
+    )
+    purge.add_argument(
+        '--older-than-days',
+        metavar='DAYS',
+        type=_non_negative,
+        default=30,
+        help='purge items deleted longer ago than this (default: 30)',
     )
     return parser
 
@@ -249,7 +294,65 @@ def run_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {'gc': run_gc, 'verify': run_verify, 'upgrade': run_upgrade}
+def run_deleted(args: argparse.Namespace) -> int:
+    store = open_storage(args.storage)
+    engine, _revision = open_database(args.database, need_current=True)
+    config = Config(
+        database_url=args.database,
+        storage_path=args.storage,
+        deleted_retention_days=int(getattr(args, 'older_than_days', 30)),
+    )
+    runtime = Runtime(
+        config=config,
+        engine=engine,
+        reader=None,
+        writer=make_session_factories(engine)[1],
+        store=store,
+        authenticator=None,
+        pool=None,
+    )
+    try:
+        if args.action == 'list':
+            with runtime.writer() as session:
+                items = deleted.list_deleted(session)
+            for item in items:
+                what = item['course'] + (
+                    f' / {item["assignment"]}' if item['assignment'] else ''
+                )
+                print(
+                    f'{item["id"]}\t{item["kind"]}\t{what}\t{item["deleted_at"]}'
+                    f'\tby {item["deleted_by"]}\t{item["submissions"]} submissions'
+                )
+            note(f'{len(items)} deleted items kept')
+        elif args.action == 'restore':
+            with runtime.writer() as session:
+                ctx = Context(session=session, store=store, actor=ADMIN_ACTOR)
+                try:
+                    message = deleted.restore(
+                        ctx,
+                        args.item,
+                        as_name=args.as_name,
+                        submissions_only=args.submissions_only,
+                    )
+                except deleted.RestoreError as error:
+                    raise AdminError(str(error)) from None
+                session.commit()
+            note(message)
+        else:
+            freed = purge_deleted(runtime)
+            note(f'purged expired deleted items ({freed} stored files released)')
+    finally:
+        engine.dispose()
+    return 0
+
+
+COMMANDS = {
+    'gc': run_gc,
+    'verify': run_verify,
+    'upgrade': run_upgrade,
+    'deleted': run_deleted,
+}
+ADMIN_ACTOR = Actor(name='ngshare-admin')
 
 
 def note(message: str) -> None:

@@ -33,6 +33,7 @@ from .config import Config
 from .database import migrate, revisions
 from .database.engine import make_engine, make_session_factories
 from .handlers.base import DRAIN_FACTOR
+from .housekeeping import purge_deleted, start_housekeeping
 from .runtime import Runtime
 from .storage import BlobStore, StorageError
 from .version import __version__
@@ -130,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.DEFAULT_MAX_FILE_SIZE,
         help='largest single uploaded file, decoded, e.g. 100M (default: 128M)',
     )
+    limits.add_argument(
+        '--deleted-retention-days',
+        metavar='DAYS',
+        type=int,
+        default=30,
+        help='days a deleted course or assignment (with its submissions) stays '
+        'restorable with "ngshare-admin deleted restore"; 0 removes at once '
+        '(default: 30)',
+    )
     parser.add_argument('--version', action='version', version=__version__)
     return parser
 
@@ -203,6 +213,7 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         ),
         max_body_size=args.max_body_size,
         max_file_size=args.max_file_size,
+        deleted_retention_days=args.deleted_retention_days,
         cookie_secret=cookie_secret,
         cookie_secret_file=default_cookie_secret_file(database, storage),
     )
@@ -330,6 +341,10 @@ def build_runtime(config: Config) -> Runtime:
 
 async def serve(config: Config) -> None:
     runtime = build_runtime(config)
+    try:
+        purge_deleted(runtime)
+    except Exception:
+        log.exception('Purging expired deleted items failed; will retry hourly')
     app = make_app(runtime, load_cookie_secret(config))
     server = HTTPServer(
         app, xheaders=True, max_body_size=config.max_body_size * DRAIN_FACTOR
@@ -354,6 +369,7 @@ async def serve(config: Config) -> None:
         config.host or '*',
         config.port,
     )
+    housekeeping = start_housekeeping(runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -361,6 +377,7 @@ async def serve(config: Config) -> None:
     try:
         await stop.wait()
     finally:
+        housekeeping.stop()
         server.stop()
         runtime.pool.shutdown(wait=True, cancel_futures=True)
         runtime.engine.dispose()

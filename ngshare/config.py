@@ -62,6 +62,8 @@ class Config:
     # decoded); larger uploads are answered 413 and nothing is stored.
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    # Days a deleted course or assignment stays restorable (0: not kept).
+    deleted_retention_days: int = 30
     # How many requests may run database/disk work at the same time.
     worker_threads: int = 8
     # Seconds a Hub answer about a token is cached.

@@ -415,8 +415,16 @@ def test_delete_assignment_removes_submissions_and_feedback(vngshare_server):
     )
 
 
-def test_delete_assignment_removes_its_files(vngshare_server):
-    server = vngshare_server
+def test_delete_assignment_without_retention_removes_its_files(
+    start_ngshare, ngshare_database_url
+):
+    # With a retention period (the default) deleted files are kept to be
+    # restorable: see test_deleted.py. Without one they go at once.
+    server = start_ngshare(
+        hub_mode=False,
+        args=['--deleted-retention-days', '0'],
+        database_url=ngshare_database_url,
+    )
     setup(server)
     task = os.urandom(4096)
     answer = os.urandom(4096)

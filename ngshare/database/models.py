@@ -208,3 +208,51 @@ class File(Base):
     feedback_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey('submissions._id', ondelete='CASCADE')
     )
+
+
+DELETED_COURSE = 'course'
+DELETED_ASSIGNMENT = 'assignment'
+
+
+class DeletedItem(Base):
+    """A deleted course or assignment, kept restorable for a while.
+
+    ``nbgrader release_assignment --force`` deletes an assignment with every
+    submission to it before posting it again. The API answers as documented
+    (the submissions are gone), but the rows live on here as JSON and their
+    blobs stay on disk until the retention period ends, so an administrator
+    can restore them.
+    """
+
+    __tablename__ = 'deleted_items'
+    __table_args__ = (
+        CheckConstraint(
+            f"kind IN ('{DELETED_COURSE}', '{DELETED_ASSIGNMENT}')", name='kind'
+        ),
+        Index('ix_deleted_items_deleted_at', 'deleted_at'),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    course_name: Mapped[str] = mapped_column(Text)
+    assignment_name: Mapped[Optional[str]] = mapped_column(Text)
+    deleted_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    deleted_by: Mapped[str] = mapped_column(Text)
+    # The deleted rows (roster, assignments, files, submissions, feedback).
+    payload: Mapped[str] = mapped_column(Text)
+
+    blobs: Mapped[list[DeletedBlob]] = relationship(
+        cascade='all, delete-orphan', passive_deletes=True
+    )
+
+
+class DeletedBlob(Base):
+    """A blob a deleted item refers to: the garbage collector keeps it."""
+
+    __tablename__ = 'deleted_blobs'
+    __table_args__ = (Index('ix_deleted_blobs_actual_name', 'actual_name'),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey('deleted_items._id', ondelete='CASCADE'), primary_key=True
+    )
+    actual_name: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -9,6 +9,7 @@ from ..errors import conflict
 from ..filetree import parse_tree
 from ..permissions import require_instructor, require_member
 from .context import Context
+from .deleted import keep_deleted_assignment
 from .lookup import files_of_assignments, find_assignment, find_course
 from .trees import list_tree, release_blobs, store_tree
 
@@ -58,6 +59,9 @@ def delete_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
-    release_blobs(ctx, files_of_assignments(ctx.session, [assignment._id]))
+    if ctx.keep_deleted:
+        keep_deleted_assignment(ctx, course, assignment)
+    else:
+        release_blobs(ctx, files_of_assignments(ctx.session, [assignment._id]))
     ctx.session.delete(assignment)
     return {}

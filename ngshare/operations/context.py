@@ -17,6 +17,8 @@ class Context:
     actor: Actor
     # Largest decoded size of one uploaded file, in bytes (None: no limit).
     max_file_size: int | None = None
+    # Whether deleted courses and assignments are kept restorable.
+    keep_deleted: bool = True
     # Blobs this unit of work created; removed again if it does not commit.
     created_blobs: list[str] = dataclasses.field(default_factory=list)
     # Blobs whose rows this unit of work deletes; removed once it commits,

@@ -10,6 +10,7 @@ from ..database.models import INSTRUCTOR, Course, RosterEntry
 from ..errors import bad_request, conflict
 from ..permissions import require_admin
 from .context import Context
+from .deleted import keep_deleted_course
 from .lookup import course_exists, ensure_user, files_of_course, find_course
 from .trees import release_blobs
 
@@ -53,6 +54,9 @@ def _parse_instructors(instructors_json: str | None) -> list[str]:
 def delete_course(ctx: Context, course_id: str) -> dict:
     course = find_course(ctx.session, course_id)
     require_admin(ctx.actor)
-    release_blobs(ctx, files_of_course(ctx.session, course))
+    if ctx.keep_deleted:
+        keep_deleted_course(ctx, course)
+    else:
+        release_blobs(ctx, files_of_course(ctx.session, course))
     ctx.session.delete(course)
     return {}

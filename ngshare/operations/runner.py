@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..database.models import File
 from ..errors import ApiError
+from ..gc import is_referenced
 from ..permissions import Actor
 from ..runtime import Runtime
 from .context import Context
@@ -47,6 +47,7 @@ def run_operation(
                     store=runtime.store,
                     actor=actor,
                     max_file_size=runtime.config.max_file_size,
+                    keep_deleted=runtime.config.deleted_retention_days > 0,
                 )
                 result = operation(ctx, *args)
                 session.commit()
@@ -89,7 +90,7 @@ def remove_unreferenced_blobs(runtime: Runtime, actor: Actor, keys: list[str]) -
             session.execute(select(1))  # take the write lock first (SQLite)
             for key in dict.fromkeys(keys):
                 lock_blob(cleaner, key, shared=False)
-                if not session.scalar(select(exists().where(File.actual_name == key))):
+                if not is_referenced(session, key):
                     runtime.store.delete(key)
             session.commit()
     except Exception:
