@@ -325,11 +325,6 @@ def test_control_panel_lists_ngshare_under_services(real_hub, tokens):
     assert 'Welcome' in page.text and 'ngshare' in page.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='service bug: the welcome page does not start the OAuth login, so '
-    'a user signed in at the Hub reads "You are not signed in" there',
-)
 def test_control_panel_link_shows_the_signed_in_user(real_hub, tokens):
     session = requests.Session()
     home = browser_login(session, real_hub.url + '/hub/home', 'kevin')

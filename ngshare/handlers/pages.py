@@ -29,9 +29,16 @@ class FaviconHandler(BaseHandler):
 
 
 class HomeHandler(BaseHandler):
-    """The welcome page; shows the debug actions to those who may use them."""
+    """The welcome page; shows the debug actions to those who may use them.
 
-    login_required = False
+    Under the Hub a visitor is sent through the Hub's login first (as the
+    "Services -> ngshare" link of the Control Panel expects: the page greets
+    the user). Stand-alone, anyone may look; the page explains ``user``.
+    """
+
+    @property
+    def login_required(self):
+        return not self.config.vngshare
 
     def get(self):
         self.set_header('Content-Type', 'text/html; charset=UTF-8')
