@@ -27,6 +27,7 @@ from .handlers.submissions import (
     SubmitHandler,
 )
 from .logsafe import redact
+from .metrics import Metrics, MetricsHandler, route_template
 from .runtime import Runtime
 
 access_log = logging.getLogger('ngshare.access')
@@ -63,6 +64,19 @@ def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
         (prefix + pattern + '/?', handler, handler_args)
         for pattern, handler in API_ROUTES
     ]
+    metrics = None
+    if config.metrics:
+        labels = {handler: route_template(p, handler) for p, handler in API_ROUTES}
+        labels.update({HomeHandler: '/', OAuthCallbackHandler: '/oauth_callback'})
+        labels[MetricsHandler] = '/metrics'
+        metrics = Metrics(labels, runtime.pool)
+        routes.append(
+            (
+                prefix + 'metrics/?',
+                MetricsHandler,
+                {**handler_args, 'metrics': metrics},
+            )
+        )
     routes.append((prefix + '?', HomeHandler, handler_args))
     if isinstance(runtime.authenticator, HubAuthenticator):
         routes.append(
@@ -80,13 +94,20 @@ def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
         template_path=os.path.join(here, 'templates'),
         cookie_secret=cookie_secret,
         log_function=log_request,
+        metrics=metrics,
         debug=False,
         serve_traceback=config.debug,
     )
 
 
 def log_request(handler) -> None:
-    """Access log that never contains a token (headers are never logged)."""
+    """Access log that never contains a token (headers are never logged).
+
+    Also where every answered request is counted, with ``--metrics``.
+    """
+    metrics = handler.application.settings.get('metrics')
+    if metrics is not None:
+        metrics.observe(handler)
     status = handler.get_status()
     if status < 400 or status == 404:
         level = logging.INFO

@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help='do not upgrade the database schema with Alembic at start-up',
     )
     advanced.add_argument(
+        '--metrics',
+        action='store_true',
+        help='serve Prometheus metrics at PREFIX/metrics, to the --admins only '
+        '(default: off, 404)',
+    )
+    advanced.add_argument(
         '--jupyterhub_api_url',
         metavar='CUSTOM_API_URL',
         help='JupyterHub API URL (default: $JUPYTERHUB_API_URL)',
@@ -214,6 +220,7 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         max_body_size=args.max_body_size,
         max_file_size=args.max_file_size,
         deleted_retention_days=args.deleted_retention_days,
+        metrics=args.metrics,
         cookie_secret=cookie_secret,
         cookie_secret_file=default_cookie_secret_file(database, storage),
     )

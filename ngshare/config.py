@@ -64,6 +64,8 @@ class Config:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     # Days a deleted course or assignment stays restorable (0: not kept).
     deleted_retention_days: int = 30
+    # Serve Prometheus metrics at PREFIX + 'metrics' (to admins only).
+    metrics: bool = False
     # How many requests may run database/disk work at the same time.
     worker_threads: int = 8
     # Seconds a Hub answer about a token is cached.
