@@ -1,7 +1,8 @@
 """Bring a database to the schema this version of ngshare expects.
 
 The service calls :func:`upgrade` at start-up (unless ``--no-upgrade-db``, in
-which case it only warns when :func:`is_current` is false). The Alembic
+which case it refuses to start on any revision but the current one; see
+:mod:`ngshare.database.revisions`). The Alembic
 scripts ship inside the package and are located from this file, so no
 ``alembic.ini`` is needed at run time, and the database URL never passes
 through Alembic's ConfigParser (where a ``%`` of a URL-encoded password would
