@@ -1,0 +1,168 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "ngshare.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ngshare.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ngshare.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ngshare.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ngshare.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ngshare.labels" -}}
+helm.sh/chart: {{ include "ngshare.chart" . }}
+{{ include "ngshare.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "ngshare.pvcName" -}}
+{{- .Values.pvc.existingClaim | default (printf "%s-pvc" (include "ngshare.fullname" .)) }}
+{{- end }}
+
+{{/*
+A flag's value as ngshare reads it: strings as they are, numbers (YAML
+numbers arrive as floats) as whole numbers, never in exponent notation.
+*/}}
+{{- define "ngshare.flagValue" -}}
+{{- if kindIs "string" . }}{{ . }}{{ else }}{{ int64 . }}{{ end }}
+{{- end }}
+
+{{- define "ngshare.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/*
+Where ngshare is served: the JupyterHub service prefix, and the URL inside
+the cluster (the Service), for the Hub's service entry and for nbgrader.
+*/}}
+{{- define "ngshare.prefix" -}}
+{{- printf "%sservices/%s/" .Values.ngshare.hub_base_url .Values.ngshare.service_name }}
+{{- end }}
+
+{{- define "ngshare.clusterURL" -}}
+{{- printf "http://%s.%s.svc.cluster.local:%v" (include "ngshare.fullname" .) .Release.Namespace .Values.deployment.port }}
+{{- end }}
+
+{{/*
+The database: SQLite on the volume unless a URL or an existing Secret names
+another one. Returns "true" or "".
+*/}}
+{{- define "ngshare.sqlite" -}}
+{{- $db := .Values.database }}
+{{- if $db.existingSecret }}
+{{- else if not $db.url }}true
+{{- else if hasPrefix "sqlite" $db.url }}true
+{{- end }}
+{{- end }}
+
+{{- define "ngshare.accessModes" -}}
+{{- if .Values.pvc.accessModes }}
+{{- toJson .Values.pvc.accessModes }}
+{{- else if gt (int .Values.deployment.replicaCount) 1 }}
+{{- toJson (list "ReadWriteMany") }}
+{{- else }}
+{{- toJson (list "ReadWriteOnce") }}
+{{- end }}
+{{- end }}
+
+{{/*
+Recreate on SQLite: two pods must never have one SQLite file open, not even
+for the seconds of a rolling update. RollingUpdate on a server database when
+every pod can mount the volume at once (ReadWriteMany).
+*/}}
+{{- define "ngshare.strategyType" -}}
+{{- if .Values.deployment.strategy.type }}
+{{- .Values.deployment.strategy.type }}
+{{- else if include "ngshare.sqlite" . }}Recreate
+{{- else if has "ReadWriteMany" (include "ngshare.accessModes" . | fromJsonArray) }}RollingUpdate
+{{- else }}Recreate
+{{- end }}
+{{- end }}
+
+{{/*
+Configurations that cannot work stop the install with one clear message.
+*/}}
+{{- define "ngshare.validate" -}}
+{{- $db := .Values.database }}
+{{- if and $db.url $db.existingSecret }}
+{{- fail "ngshare: set database.url or database.existingSecret, not both" }}
+{{- end }}
+{{- if and $db.url (or (hasPrefix "postgresql://" $db.url) (hasPrefix "postgres://" $db.url)) }}
+{{- fail "ngshare: database.url must name the psycopg driver: postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (the image has psycopg 3, not psycopg2)" }}
+{{- end }}
+{{- if include "ngshare.sqlite" . }}
+{{- if gt (int .Values.deployment.replicaCount) 1 }}
+{{- fail (printf "ngshare: deployment.replicaCount is %v, but the database is SQLite: replicas must never share one SQLite file. Run one replica, or give a PostgreSQL database (database.url or database.existingSecret)." .Values.deployment.replicaCount) }}
+{{- end }}
+{{- if eq (include "ngshare.strategyType" .) "RollingUpdate" }}
+{{- fail "ngshare: deployment.strategy.type RollingUpdate needs a PostgreSQL database: on SQLite the old and the new pod would share the database file. Use Recreate." }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secret values: the value given in values.yaml, else the one already in the
+chart's Secret (so that upgrades keep it), else a new random one. A value is
+decided once per render and remembered, so that the Secret, the checksum on
+the pods and NOTES.txt agree.
+*/}}
+{{- define "ngshare.secretValue" -}}
+{{- $root := .root }}
+{{- if not (hasKey $root.Values "__ngshare_secret_values") }}
+{{- $_ := set $root.Values "__ngshare_secret_values" dict }}
+{{- end }}
+{{- $memo := get $root.Values "__ngshare_secret_values" }}
+{{- if not (hasKey $memo .key) }}
+{{- $value := .given | default "" | toString }}
+{{- if not $value }}
+{{- $existing := include "ngshare.existingSecretData" $root | fromJson }}
+{{- with get $existing .key }}
+{{- $value = b64dec . }}
+{{- end }}
+{{- end }}
+{{- if not $value }}
+{{- if eq .kind "hex" }}
+{{- $value = randAlphaNum 64 | sha256sum }}
+{{- else }}
+{{- $value = randAlphaNum 32 }}
+{{- end }}
+{{- end }}
+{{- $_ := set $memo .key $value }}
+{{- end }}
+{{- get $memo .key }}
+{{- end }}
+
+{{- define "ngshare.hubApiToken" -}}
+{{- include "ngshare.secretValue" (dict "root" . "key" "hub-api-token" "given" .Values.ngshare.hub_api_token "kind" "alphanumeric") }}
+{{- end }}
+
+{{- define "ngshare.cookieSecret" -}}
+{{- include "ngshare.secretValue" (dict "root" . "key" "cookie-secret" "given" .Values.ngshare.cookie_secret "kind" "hex") }}
+{{- end }}
+
+{{- define "ngshare.secretData" -}}
+hub-api-token: {{ include "ngshare.hubApiToken" . | b64enc | quote }}
+cookie-secret: {{ include "ngshare.cookieSecret" . | b64enc | quote }}
+{{- if .Values.database.url }}
+database-url: {{ .Values.database.url | b64enc | quote }}
+{{- end }}
+{{- end }}
