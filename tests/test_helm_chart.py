@@ -963,11 +963,21 @@ def docker_context_files() -> list[Path]:
                 keep = negate
         return keep
 
+    def may_hold_included(top: str) -> bool:
+        # A folder is walked if it is included or a negation may reach in.
+        return included(top) or any(
+            negate and regex.pattern.startswith(re.escape(top) + '/')
+            for negate, regex in rules
+        )
+
     files = []
-    for path in ROOT.rglob('*'):
-        relative = path.relative_to(ROOT).as_posix()
-        if path.is_file() and not relative.startswith('.git/') and included(relative):
-            files.append(path)
+    for top in ROOT.iterdir():
+        if top.name == '.git' or not may_hold_included(top.name):
+            continue
+        for path in [top] if top.is_file() else top.rglob('*'):
+            relative = path.relative_to(ROOT).as_posix()
+            if path.is_file() and included(relative):
+                files.append(path)
     return files
 
 
