@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -38,6 +39,7 @@ __all__ = [
     'exchange_site_hub',
     'make_notebook',
     'run_cli',
+    'run_course_management',
 ]
 
 COURSE = 'NBG101'
@@ -197,26 +199,19 @@ class Person:
         return found
 
 
-def run_cli(
+def cli_environment(
     person: Person,
-    *argv: str,
-    cwd: Path | None = None,
+    *,
     url: str | None = None,
     env: dict | None = None,
-    timeout: float = 120,
-) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ...`` or ``ngshare-course-management ...`` as ``person``.
-
-    The global nbgrader_config.py (``configureExchange`` with the site's URL,
-    or ``url``) is in a folder on ``JUPYTER_CONFIG_PATH``; the command runs in
-    ``cwd`` (default: the person's home). ``ngshare-course-management`` runs
-    as ``python -m ngshare.exchange.course_management`` (the old client
-    installs a command of the same name).
-    """
+    nbgrader_config: str | None = None,
+) -> dict[str, str]:
+    """The environment of a command run by ``person`` (see :func:`run_cli`)."""
     etc = person.home / '.etc-jupyter'
     etc.mkdir(exist_ok=True)
     (etc / 'nbgrader_config.py').write_text(
-        textwrap.dedent(
+        nbgrader_config
+        or textwrap.dedent(
             f"""\
             from ngshare.exchange import configureExchange
 
@@ -247,6 +242,30 @@ def run_cli(
             base.pop(key, None)
         else:
             base[key] = value
+    return base
+
+
+def run_cli(
+    person: Person,
+    *argv: str,
+    cwd: Path | None = None,
+    url: str | None = None,
+    env: dict | None = None,
+    nbgrader_config: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ...`` or ``ngshare-course-management ...`` as ``person``.
+
+    The global nbgrader_config.py (``configureExchange`` with the site's URL,
+    or ``url``) is in a folder on ``JUPYTER_CONFIG_PATH``; the command runs in
+    ``cwd`` (default: the person's home). ``ngshare-course-management`` runs
+    as ``python -m ngshare.exchange.course_management`` (the old client
+    installs a command of the same name). ``nbgrader_config`` replaces the
+    whole global configuration file.
+    """
+    environment = cli_environment(
+        person, url=url, env=env, nbgrader_config=nbgrader_config
+    )
     if argv[0] == 'ngshare-course-management':
         command = [sys.executable, '-m', 'ngshare.exchange.course_management']
     else:
@@ -254,12 +273,49 @@ def run_cli(
     return subprocess.run(
         [*command, *argv[1:]],
         cwd=cwd or person.home,
-        env=base,
+        env=environment,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def run_course_management(
+    person: Person,
+    *argv: str,
+    cwd: Path | None = None,
+    url: str | None = None,
+    env: dict | None = None,
+    nbgrader_config: str | None = None,
+) -> subprocess.CompletedProcess:
+    """``ngshare-course-management argv`` in this process (``main(argv)``),
+    in the environment and folder :func:`run_cli` would use: much faster than
+    a new interpreter importing nbgrader each time.
+    """
+    from ngshare.exchange.course_management import main
+
+    environment = cli_environment(
+        person, url=url, env=env, nbgrader_config=nbgrader_config
+    )
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(environment)
+        os.chdir(cwd or person.home)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(list(argv))
+            except SystemExit as exc:  # argparse: usage, --help, --version
+                status = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(
+        ['ngshare-course-management', *argv], status, out.getvalue(), err.getvalue()
     )
 
 

@@ -264,8 +264,8 @@ def add_students(client: NgshareClient, args) -> int:
     return status
 
 
-def gradebook_remove(course_id: str, student_id: str, force: bool) -> str | None:
-    """Remove one student from the local gradebook; a failure, or None."""
+def gradebook_check(course_id: str, student_id: str, force: bool) -> str | None:
+    """Why ``student_id`` cannot leave the local gradebook, or None."""
     from nbgrader.api import MissingEntry
 
     try:
@@ -273,12 +273,28 @@ def gradebook_remove(course_id: str, student_id: str, force: bool) -> str | None
             try:
                 student = gb.find_student(student_id)
             except MissingEntry:
-                return None  # not in the gradebook: nothing to do
+                return None
             if student.submissions and not force:
                 return (
-                    f'{student_id} has grades in the local gradebook; they were'
-                    ' kept there (rerun with --force to delete them too)'
+                    f'{student_id} has grades in the local gradebook and was not'
+                    ' removed (rerun with --force to delete the grades too, or'
+                    ' with --no-gb to remove them from ngshare only)'
                 )
+    except Exception as exc:  # noqa: BLE001
+        return f'cannot open the local nbgrader gradebook: {exc}'
+    return None
+
+
+def gradebook_remove(course_id: str, student_id: str) -> str | None:
+    """Remove one student from the local gradebook; a failure, or None."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        with open_gradebook(course_id) as gb:
+            try:
+                gb.find_student(student_id)
+            except MissingEntry:
+                return None  # not in the gradebook: nothing to do
             gb.remove_student(student_id)
     except Exception as exc:  # noqa: BLE001
         return f'cannot remove {student_id} from the local gradebook: {exc}'
@@ -286,8 +302,15 @@ def gradebook_remove(course_id: str, student_id: str, force: bool) -> str | None
 
 
 def remove_students(client: NgshareClient, args) -> int:
+    """Remove each student from ngshare and the gradebook, or from neither."""
     status = 0
     for student_id in args.students:
+        if not args.no_gb:
+            problem = gradebook_check(args.course_id, student_id, args.force)
+            if problem:
+                complain(problem)
+                status = 1
+                continue
         try:
             client.delete('student', args.course_id, student_id)
         except NgshareError as exc:
@@ -298,7 +321,7 @@ def remove_students(client: NgshareClient, args) -> int:
             continue
         say(f'Successfully deleted {student_id} from {args.course_id}')
         if not args.no_gb:
-            failure = gradebook_remove(args.course_id, student_id, args.force)
+            failure = gradebook_remove(args.course_id, student_id)
             if failure:
                 complain(failure)
                 status = 1
