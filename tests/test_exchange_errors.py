@@ -9,6 +9,7 @@ ngshare.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pytest
@@ -389,3 +390,63 @@ def test_nbgrader_commands_exit_non_zero(released, hub):
     assert (
         f'{COURSE} lawrence {ASSIGNMENT} {stamp} (no feedback available)' in done.stderr
     )
+
+
+class Hangup:
+    """A loopback TCP server that reads each request and closes, answerless."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(8)
+        self.url = f'http://127.0.0.1:{self.sock.getsockname()[1]}/services/ngshare'
+        self.connections = 0
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_lost_answers(exchange_site):
+    hangup = Hangup()
+    try:
+        kevin = exchange_site['kevin']
+        # a read is sent again once, then reported
+        fails(
+            kevin,
+            'list',
+            f"Cannot list the assignments of course 'NBG101': cannot reach ngshare"
+            f' at {hangup.url} (the connection was closed before an answer)',
+            url=hangup.url,
+        )
+        assert hangup.connections == 2
+        # a change is not sent twice: it may have been made
+        kevin.write_release()
+        before = hangup.connections
+        fails(
+            kevin,
+            'release_assignment',
+            f'ngshare at {hangup.url} did not answer POST',
+            'the change may or may not have been made, check before trying again',
+            CourseDirectory__assignment_id=ASSIGNMENT,
+            url=hangup.url,
+        )
+        assert hangup.connections == before + 1
+    finally:
+        hangup.close()
