@@ -362,3 +362,20 @@ def test_list_with_several_courses_and_course_star(exchange_site):
     ]
     # a student of neither sees nothing, and that is no failure
     assert site['oscar'].exchange('list', CourseDirectory__course_id='*') == []
+
+
+def test_fetch_beside_a_folder_of_the_same_name(exchange_site, tmp_path, monkeypatch):
+    # ngshare_exchange 0.5.3 looked for data/ in the working directory.
+    site = exchange_site
+    kevin, lawrence = site['kevin'], site['lawrence']
+    kevin.write_release(**{'data__input.csv': b'1\n'})
+    kevin.exchange('release_assignment', CourseDirectory__assignment_id=ASSIGNMENT)
+    (lawrence.home / 'data').mkdir()
+    monkeypatch.chdir(lawrence.home)
+    lawrence.exchange(
+        'fetch_assignment',
+        CourseDirectory__assignment_id=ASSIGNMENT,
+        Exchange__assignment_dir='.',
+    )
+    assert (lawrence.home / ASSIGNMENT / 'data' / 'input.csv').read_bytes() == b'1\n'
+    assert list((lawrence.home / 'data').iterdir()) == []
