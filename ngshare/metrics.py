@@ -34,6 +34,7 @@ loop; they appear in the counters a moment after the answer.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -176,7 +177,9 @@ class Metrics:
             return
         if self.pool is None:
             self.count_upload(kind, files[-1])
-        else:
+            return
+        # A pool that is shut down (the server is stopping) refuses work.
+        with contextlib.suppress(RuntimeError):
             self.pool.submit(self.count_upload, kind, files[-1])
 
     def count_upload(self, kind: str, files_json: bytes) -> None:
