@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Table, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..database.models import (
@@ -130,8 +131,29 @@ def files_of_course(session: Session, course: Course) -> list[str]:
     return files_of_assignments(session, list(assignments))
 
 
+# INSERT constructs with ON CONFLICT clauses, by dialect.
+_UPSERT_INSERTS = {'postgresql': postgresql.insert, 'sqlite': sqlite.insert}
+
+
+def upsert_insert(session: Session, table: Table):
+    """An INSERT into ``table`` that can take ``on_conflict_do_nothing`` /
+    ``on_conflict_do_update``, or None where the database has no such clause.
+    """
+    make = _UPSERT_INSERTS.get(session.get_bind().dialect.name)
+    return None if make is None else make(table)
+
+
 def ensure_user(session: Session, user_id: str) -> None:
-    """Create the users row for ``user_id`` if there is none yet."""
-    if session.get(User, user_id) is None:
+    """Create the users row for ``user_id`` if there is none yet.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING``: when another transaction
+    (another request, another replica) creates the same user at the same
+    time, this one waits for it and carries on instead of failing on the
+    primary key and starting over.
+    """
+    insert = upsert_insert(session, User.__table__)
+    if insert is not None:
+        session.execute(insert.values(id=user_id).on_conflict_do_nothing())
+    elif session.get(User, user_id) is None:
         session.add(User(id=user_id))
         session.flush()

@@ -14,7 +14,13 @@ from ..permissions import (
     role_in,
 )
 from .context import Context
-from .lookup import ensure_user, find_course, roster_entry, roster_of
+from .lookup import (
+    ensure_user,
+    find_course,
+    roster_entry,
+    roster_of,
+    upsert_insert,
+)
 
 _PERSON_FIELDS = ('first_name', 'last_name', 'email')
 
@@ -40,16 +46,31 @@ def _require_fields(fields: dict, email_message: str) -> None:
 
 
 def _enrol(ctx: Context, course, user_id: str, role: str, fields: dict) -> None:
-    """Create or update the user's one roster entry of ``course``."""
+    """Create or update the user's one roster entry of ``course``.
+
+    One ``INSERT ... ON CONFLICT (course, user) DO UPDATE``: when another
+    transaction (another request, another replica) enrols the same person
+    at the same time, this one waits for it and then updates the entry,
+    instead of failing on the unique constraint.
+    """
+    values = {'role': role, **{name: fields[name] for name in _PERSON_FIELDS}}
+    ensure_user(ctx.session, user_id)
+    insert = upsert_insert(ctx.session, RosterEntry.__table__)
+    if insert is not None:
+        ctx.session.execute(
+            insert.values(
+                course_id=course._id, user_id=user_id, **values
+            ).on_conflict_do_update(
+                index_elements=['course_id', 'user_id'], set_=values
+            )
+        )
+        return
     entry = roster_entry(ctx.session, course, user_id)
     if entry is None:
-        ensure_user(ctx.session, user_id)
         entry = RosterEntry(course_id=course._id, user_id=user_id)
         ctx.session.add(entry)
-    entry.role = role
-    entry.first_name = fields['first_name']
-    entry.last_name = fields['last_name']
-    entry.email = fields['email']
+    for name, value in values.items():
+        setattr(entry, name, value)
     ctx.session.flush()
 
 
@@ -136,20 +157,23 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
     students = _parse_students(students_json)
-    status = []
-    for student in students:
+    status: list[dict] = [{} for _ in students]
+    # Written in one order, by user name (a stable sort: a name given twice
+    # still ends with its last values), whatever the order of the request:
+    # two requests enrolling the same people then never wait for each other
+    # in a cycle (a deadlock on PostgreSQL). Reported in request order.
+    for index in sorted(range(len(students)), key=lambda i: students[i]['username']):
+        student = students[index]
         user_id = student['username']
         if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is not None:
-            status.append(
-                {
-                    'username': user_id,
-                    'success': False,
-                    'message': 'Cannot add instructor as student',
-                }
-            )
+            status[index] = {
+                'username': user_id,
+                'success': False,
+                'message': 'Cannot add instructor as student',
+            }
             continue
         _enrol(ctx, course, user_id, STUDENT, student)
-        status.append({'username': user_id, 'success': True})
+        status[index] = {'username': user_id, 'success': True}
     return {'status': status}
 
 
