@@ -15,9 +15,11 @@ Fixtures
     a :class:`Finished` (``returncode``, ``stdout``, ``stderr``) instead.
     Every server it started is stopped at teardown.
 ``ngshare_database_url``
-    ``None`` (a fresh SQLite file per server). Override or parametrize this
-    fixture to run the server fixtures against another database, e.g.
-    PostgreSQL.
+    ``None`` (a fresh SQLite file per server). Tests and modules marked
+    ``both_databases`` (``pytestmark = pytest.mark.both_databases``) run
+    twice, with ids ``sqlite`` and ``postgresql``: once so, once with the
+    URL of a fresh PostgreSQL database (``postgres_url``). Override this
+    fixture to run the server fixtures against another database.
 ``vngshare_server``
     Stand-alone server (``--vngshare``, debug on, prefix ``/api/``,
     ``--admins root``).
@@ -60,6 +62,7 @@ __all__ = [
     'hub_server',
     'ngshare_database_url',
     'ngshare_env',
+    'pytest_generate_tests',
     'run_ngshare',
     'start_ngshare',
     'token_for',
@@ -584,13 +587,38 @@ def start_ngshare(request, tmp_path):
         server.stop()
 
 
+BOTH_DATABASES_MARKER = 'both_databases'
+DATABASES = ('sqlite', 'postgresql')
+
+
+def pytest_generate_tests(metafunc):
+    """Run tests marked ``both_databases`` on SQLite and on PostgreSQL.
+
+    Only tests that use ``ngshare_database_url`` (directly or through
+    ``vngshare_server`` / ``hub_server``) are parametrized; every other test
+    runs once, as before, on a fresh SQLite file.
+    """
+    if 'ngshare_database_url' not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker(BOTH_DATABASES_MARKER) is None:
+        return
+    metafunc.parametrize(
+        'ngshare_database_url', DATABASES, indirect=True, ids=list(DATABASES)
+    )
+
+
 @pytest.fixture
-def ngshare_database_url():
+def ngshare_database_url(request):
     """Database of the server fixtures; None means a fresh SQLite file.
 
-    Override (or parametrize) this fixture to run the API tests against
-    another database, e.g. ``return postgres_url``.
+    Parametrized by :func:`pytest_generate_tests` for tests marked
+    ``both_databases``: ``'postgresql'`` gives the URL of a fresh database
+    on the session's PostgreSQL server, dropped after the test.
     """
+    database = getattr(request, 'param', 'sqlite')
+    if database == 'postgresql':
+        return request.getfixturevalue('postgres_url')
+    assert database == 'sqlite', database
     return None
 
 

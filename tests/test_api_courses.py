@@ -7,6 +7,8 @@ import json
 import pytest
 from _api import err, files_of, ok, tree
 
+pytestmark = pytest.mark.both_databases
+
 ADMIN = 'root'
 
 

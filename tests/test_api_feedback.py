@@ -8,6 +8,8 @@ import os
 import pytest
 from _api import err, files_of, md5, ok, tree
 
+pytestmark = pytest.mark.both_databases
+
 ADMIN = 'root'
 COURSE = 'NBG 101'
 ASSIGNMENT = 'Assignment 1'

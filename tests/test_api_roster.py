@@ -7,6 +7,8 @@ import json
 import pytest
 from _api import err, ok, tree
 
+pytestmark = pytest.mark.both_databases
+
 ADMIN = 'root'
 COURSE = 'NBG 101'
 

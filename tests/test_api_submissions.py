@@ -9,6 +9,8 @@ import re
 import pytest
 from _api import err, files_of, md5, ok, tree
 
+pytestmark = pytest.mark.both_databases
+
 ADMIN = 'root'
 COURSE = 'NBG 101'
 ASSIGNMENT = 'Assignment 1'

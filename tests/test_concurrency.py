@@ -15,8 +15,11 @@ import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 from _api import err, files_of, ok, tree
+
+pytestmark = pytest.mark.both_databases
 
 WAIT = 120  # upper bound for any single wait, in seconds
 
