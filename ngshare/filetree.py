@@ -14,12 +14,15 @@ import dataclasses
 import hashlib
 import json
 import re
+import sys
 
 from .errors import ApiError, bad_request
 
 # Any C0 control character, DEL, or a backslash makes a path illegal.
 _FORBIDDEN_CHARACTERS = re.compile(r'[\x00-\x1f\x7f\\]')
-_BASE64_WHITESPACE = re.compile(rb'[\r\n\t ]')
+# Characters base64 content may contain besides its alphabet, and ignored.
+_BASE64_WHITESPACE = '\r\n\t '
+_BASE64_TEXT = re.compile(r'[A-Za-z0-9+/]*={0,2}')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +48,22 @@ def is_legal_path(path: object) -> bool:
 
 
 def decode_content(content: str) -> bytes:
-    """Decode base64 with or without line breaks; refuse anything else."""
+    """Decode base64 with or without line breaks; refuse anything else.
+
+    The same as ``base64.b64decode(content without whitespace,
+    validate=True)``, without its copies: ``a2b_base64`` reads an ASCII str
+    in place, and whitespace is removed (a copy) only when there is some.
+    """
+    for character in _BASE64_WHITESPACE:
+        if character in content:
+            content = content.replace(character, '')
     try:
-        raw = _BASE64_WHITESPACE.sub(b'', content.encode('ascii'))
-        return base64.b64decode(raw, validate=True)
-    except (UnicodeEncodeError, binascii.Error, ValueError):
+        if sys.version_info >= (3, 11):
+            return binascii.a2b_base64(content, strict_mode=True)
+        if not _BASE64_TEXT.fullmatch(content):
+            raise binascii.Error('Non-base64 digit found')
+        return binascii.a2b_base64(content)
+    except (binascii.Error, ValueError):
         raise bad_request('Content cannot be base64 decoded') from None
 
 
@@ -62,8 +76,9 @@ def parse_tree(
 ) -> list[TreeFile]:
     """Validate and decode the ``files`` form field of an upload.
 
-    A file larger than ``max_file_size`` bytes answers 413 ``File too large``
-    before anything is decoded.
+    A file larger than ``max_file_size`` bytes answers 413 ``File too large``:
+    before anything is decoded when the length of its base64 tells, else as
+    soon as it is decoded (padding makes the length uncertain by 2 bytes).
     """
     if files_json is None:
         raise bad_request('Please supply files')
@@ -86,7 +101,11 @@ def parse_tree(
                 raise ApiError(413, 'File too large')
     tree = []
     for entry in entries:
-        content = decode_content(entry['content'])
+        # Each content's text is dropped once decoded: the decoded tree and
+        # the text of the files still to decode are all that is kept.
+        content = decode_content(entry.pop('content'))
+        if max_file_size is not None and len(content) > max_file_size:
+            raise ApiError(413, 'File too large')
         checksum = md5_hex(content)
         claimed = entry.get('checksum')
         if claimed is not None and claimed.lower() != checksum:
@@ -97,7 +116,8 @@ def parse_tree(
 
 def _decoded_size_at_least(content: str) -> int:
     """A lower bound of the decoded size, without decoding."""
-    return (len(content) - content.count('\n') - content.count('\r')) * 3 // 4 - 2
+    blanks = sum(content.count(blank) for blank in _BASE64_WHITESPACE)
+    return (len(content) - blanks) * 3 // 4 - 2
 
 
 def _is_well_formed(entry: object) -> bool:

@@ -11,10 +11,17 @@ limit is answered with a JSON 413 instead of Tornado's bare 400, and is
 drained without being held in memory. Because the ``user`` field of the
 stand-alone mode may be in the body, authentication happens once the body
 is complete, just before the handler method runs.
+
+Large uploads and downloads are handled with few copies of their content
+(see ``docs/performance.md``): a large form body is parsed in the worker
+pool from the buffer it was received into (:mod:`.forms`) and its large
+values are decoded to ``str`` once, there; a tree answer is written out in
+pieces of :data:`DOWNLOAD_CHUNK` bytes of each file.
 """
 
 from __future__ import annotations
 
+import binascii
 import functools
 import json
 import logging
@@ -28,11 +35,11 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ..auth import LOGIN_REQUIRED
 from ..errors import ApiError
-from ..filetree import encode_content
 from ..logsafe import redact
 from ..operations.runner import run_operation
 from ..permissions import Actor
 from ..runtime import Runtime
+from .forms import MAX_FIELDS, parse_form
 
 log = logging.getLogger('ngshare.handlers')
 
@@ -41,10 +48,33 @@ _HTTP_METHODS = ('GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS')
 # 413 answer; beyond this many times the limit the connection is just closed.
 DRAIN_FACTOR = 16
 REQUEST_TOO_LARGE = 'Request too large'
+# A urlencoded body larger than this is parsed in the worker pool (see
+# parse_form); its values larger than LARGE_VALUE are decoded from UTF-8 to
+# the str that get_argument answers right away, so that the bytes are not
+# kept beside it.
+LARGE_BODY = 256 * 1024
+LARGE_VALUE = 64 * 1024
+# Files are read, base64-encoded and written out in pieces of this many
+# bytes: a multiple of 3, so that the pieces' base64 texts concatenate.
+DOWNLOAD_CHUNK = 3 * 256 * 1024
 
 
-def read_encoded(store, key: str) -> str:
-    return encode_content(store.read(key))
+def read_chunk_encoded(stream) -> bytes:
+    """The next piece of an open blob, base64-encoded (empty at the end)."""
+    return binascii.b2a_base64(stream.read(DOWNLOAD_CHUNK), newline=False)
+
+
+def _decoded_value(value: bytes | bytearray) -> bytes | str:
+    """A large form value as the str get_argument would make of it.
+
+    Invalid UTF-8 stays bytes, so that get_argument answers its usual 400.
+    """
+    if len(value) > LARGE_VALUE:
+        try:
+            return value.decode('utf-8')
+        except UnicodeDecodeError:
+            pass
+    return bytes(value)
 
 
 def _after_body(method):
@@ -123,13 +153,23 @@ class BaseHandler(RequestHandler):
             raise ApiError(413, REQUEST_TOO_LARGE)
         if self._body:
             request = self.request
-            parse_body_arguments(
-                request.headers.get('Content-Type', ''),
-                bytes(self._body),
-                request.body_arguments,
-                request.files,
-                request.headers,
-            )
+            fields = None
+            if self._is_large_form():
+                fields = await IOLoop.current().run_in_executor(
+                    self.runtime.pool, self._parse_large_form
+                )
+            if fields is None:
+                parse_body_arguments(
+                    request.headers.get('Content-Type', ''),
+                    bytes(self._body),
+                    request.body_arguments,
+                    request.files,
+                    request.headers,
+                )
+            else:
+                for name, value in fields:
+                    request.body_arguments.setdefault(name, []).append(value)
+                del fields
             self._body = bytearray()
             for name, values in request.body_arguments.items():
                 request.arguments.setdefault(name, []).extend(values)
@@ -138,6 +178,38 @@ class BaseHandler(RequestHandler):
         self.actor = await self.runtime.authenticator.identify(self)
         if self.actor is None and self.login_required:
             self.refuse_anonymous()
+
+    def _is_large_form(self) -> bool:
+        headers = self.request.headers
+        return (
+            len(self._body) > LARGE_BODY
+            and headers.get('Content-Type', '').startswith(
+                'application/x-www-form-urlencoded'
+            )
+            and 'Content-Encoding' not in headers
+        )
+
+    def _take_body(self) -> bytearray:
+        body, self._body = self._body, bytearray()
+        return body
+
+    def _parse_large_form(self) -> list[tuple[str, bytes | str]] | None:
+        """In a worker thread: the body's fields, with few copies of it.
+
+        None (the body untouched) when Tornado's parser should decide, for
+        a body of more fields than it accepts.
+        """
+        if self._body.count(b'&') + 1 > MAX_FIELDS:
+            return None
+        # The buffer is handed to parse_form without keeping a reference
+        # here, so that it can be freed while its largest value is decoded.
+        fields = parse_form(self._take_body())
+        for index in range(len(fields)):
+            name, value = fields[index]
+            fields[index] = (name, b'')
+            fields[index] = (name, _decoded_value(value))
+            del value
+        return fields
 
     def refuse_anonymous(self):
         """Browsers go to the Hub login; API clients get a JSON refusal."""
@@ -176,12 +248,14 @@ class BaseHandler(RequestHandler):
         self.finish(json.dumps({'success': True, **fields}))
 
     async def answer_tree(self, operation, *args) -> None:
-        """Run ``operation`` and write its ``files`` out one file at a time.
+        """Run ``operation`` and write its ``files`` out piece by piece.
 
-        Each blob is read and base64-encoded in the worker pool and written
-        and flushed before the next is read, so the answer never holds more
-        than one file's content. Blobs are checked to exist first, so a
-        missing one is a clean 500 rather than a truncated answer.
+        Each blob is read and base64-encoded in the worker pool, in pieces
+        of DOWNLOAD_CHUNK bytes, each written and flushed (sent to the
+        client) before the next is read, so the answer never holds more
+        than a piece of one file, whatever the size of the files. Blobs are
+        checked to exist first, so a missing one is a clean 500 rather than
+        a truncated answer.
         """
         fields = await self.run(operation, *args)
         files = fields.pop('files')
@@ -199,14 +273,26 @@ class BaseHandler(RequestHandler):
         head = json.dumps({'success': True, **fields})
         self.write(head[:-1] + ', "files": [')
         for index, ref in enumerate(files):
-            entry = {'path': ref.path, 'checksum': ref.checksum}
-            if not list_only:
-                entry['content'] = await loop.run_in_executor(
-                    pool, read_encoded, store, ref.key
-                )
-            self.write((', ' if index else '') + json.dumps(entry))
-            del entry
-            await self.flush()
+            entry = json.dumps({'path': ref.path, 'checksum': ref.checksum})
+            if list_only:
+                self.write((', ' if index else '') + entry)
+                continue
+            # The same text as json.dumps of the entry with its content.
+            self.write((', ' if index else '') + entry[:-1] + ', "content": "')
+            stream = await loop.run_in_executor(
+                pool, open, store.path_for(ref.key), 'rb'
+            )
+            try:
+                while True:
+                    piece = await loop.run_in_executor(pool, read_chunk_encoded, stream)
+                    if not piece:
+                        break
+                    self.write(piece)
+                    del piece
+                    await self.flush()
+            finally:
+                stream.close()
+            self.write('"}')
         self.finish(']}')
 
     # Logging: URIs are redacted so a token in a query string never reaches a log.
