@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
@@ -24,7 +25,6 @@ from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from tornado.httpserver import HTTPServer
 
 from . import config as defaults
 from .app import make_app
@@ -32,11 +32,16 @@ from .auth import make_authenticator
 from .config import Config
 from .database import migrate, revisions
 from .database.engine import make_engine, make_session_factories
+from .flags import build_parser, names, parse_size
 from .handlers.base import DRAIN_FACTOR
 from .housekeeping import purge_deleted, start_housekeeping
 from .runtime import Runtime
+from .server import ProxyAwareHTTPServer, parse_networks
 from .storage import BlobStore, StorageError
 from .version import __version__
+
+# build_parser and parse_size are ngshare.flags', kept importable from here.
+__all__ = ['build_parser', 'config_from', 'main', 'parse_size', 'serve']
 
 log = logging.getLogger('ngshare')
 
@@ -45,122 +50,6 @@ COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
 
 class StartupError(Exception):
     """A configuration problem, reported as one line without a traceback."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog='ngshare',
-        description='ngshare: the nbgrader exchange service for JupyterHub.',
-    )
-    regular = parser.add_argument_group('regular arguments')
-    regular.add_argument(
-        '--database',
-        metavar='PATH_TO_DATABASE',
-        help='SQLAlchemy database URL (default: '
-        f'{defaults.DEFAULT_DATABASE}; with --vngshare {defaults.VNGSHARE_DATABASE})',
-    )
-    regular.add_argument(
-        '--storage',
-        metavar='PATH_TO_STORAGE',
-        help='folder for uploaded files (default: '
-        f'{defaults.DEFAULT_STORAGE}; with --vngshare {defaults.VNGSHARE_STORAGE})',
-    )
-    regular.add_argument(
-        '--admins',
-        metavar='ADMIN1,ADMIN2,ADMIN3',
-        default='',
-        help='comma-separated user names of administrators',
-    )
-    advanced = parser.add_argument_group('advanced arguments')
-    advanced.add_argument(
-        '--debug',
-        action='store_true',
-        help='debug mode: detailed errors and debug actions; leaks private '
-        'information, never use in production',
-    )
-    advanced.add_argument(
-        '--no-upgrade-db',
-        dest='upgrade_db',
-        action='store_false',
-        help='do not upgrade the database schema with Alembic at start-up',
-    )
-    advanced.add_argument(
-        '--metrics',
-        action='store_true',
-        help='serve Prometheus metrics at PREFIX/metrics, to the --admins only '
-        '(default: off, 404)',
-    )
-    advanced.add_argument(
-        '--jupyterhub_api_url',
-        metavar='CUSTOM_API_URL',
-        help='JupyterHub API URL (default: $JUPYTERHUB_API_URL)',
-    )
-    advanced.add_argument(
-        '--prefix',
-        metavar='PREFIX',
-        help='URL prefix, with a leading and trailing slash (default: '
-        f'$JUPYTERHUB_SERVICE_PREFIX; with --vngshare {defaults.VNGSHARE_PREFIX})',
-    )
-    advanced.add_argument(
-        '--vngshare',
-        action='store_true',
-        help='stand-alone mode: trust the "user" parameter, debug on; '
-        'DO NOT USE IN PRODUCTION',
-    )
-    advanced.add_argument(
-        '--host',
-        metavar='BIND_HOST',
-        default=defaults.VNGSHARE_HOST,
-        help=f'address to bind in vngshare mode (default: {defaults.VNGSHARE_HOST})',
-    )
-    advanced.add_argument(
-        '--port',
-        metavar='BIND_PORT',
-        type=int,
-        default=defaults.VNGSHARE_PORT,
-        help=f'port to bind in vngshare mode (default: {defaults.VNGSHARE_PORT}); '
-        'as a service the port of $JUPYTERHUB_SERVICE_URL is used',
-    )
-    limits = parser.add_argument_group('limits')
-    limits.add_argument(
-        '--max-body-size',
-        metavar='SIZE',
-        type=parse_size,
-        default=defaults.DEFAULT_MAX_BODY_SIZE,
-        help='largest request body, e.g. 512M or 2G; larger uploads are '
-        'answered 413 and nothing is stored (default: 512M)',
-    )
-    limits.add_argument(
-        '--max-file-size',
-        metavar='SIZE',
-        type=parse_size,
-        default=defaults.DEFAULT_MAX_FILE_SIZE,
-        help='largest single uploaded file, decoded, e.g. 100M (default: 128M)',
-    )
-    limits.add_argument(
-        '--deleted-retention-days',
-        metavar='DAYS',
-        type=int,
-        default=30,
-        help='days a deleted course or assignment (with its submissions) stays '
-        'restorable with "ngshare-admin deleted restore"; 0 removes at once '
-        '(default: 30)',
-    )
-    parser.add_argument('--version', action='version', version=__version__)
-    return parser
-
-
-_SIZE_UNITS = {'': 1, 'K': 1024, 'M': 1024**2, 'G': 1024**3}
-
-
-def parse_size(text: str) -> int:
-    """A byte count such as ``1048576``, ``512K``, ``100M`` or ``2G``."""
-    value = text.strip().upper().removesuffix('B').removesuffix('I')
-    unit = value[-1:] if value[-1:] in _SIZE_UNITS else ''
-    number = value[: len(value) - len(unit)]
-    if not number.isdigit() or int(number) <= 0:
-        raise argparse.ArgumentTypeError(f'not a size: {text!r}')
-    return int(number) * _SIZE_UNITS[unit]
 
 
 def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
@@ -178,13 +67,17 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         raise StartupError(f'--prefix must start and end with "/", got {prefix!r}')
     hub_api_url = args.jupyterhub_api_url or environ.get('JUPYTERHUB_API_URL')
     if args.vngshare:
-        host, port = args.host, args.port
+        host, port = args.host or defaults.VNGSHARE_HOST, args.port
     else:
         host, port = '', 10101
         hub_api_url = hub_api_url or 'http://127.0.0.1:8081/hub/api'
         service_url = environ.get('JUPYTERHUB_SERVICE_URL')
         if service_url:
-            port = urlparse(service_url).port or 80
+            parsed = urlparse(service_url)
+            port = parsed.port or 80
+            host = bind_host(parsed.hostname)
+        if args.host is not None:
+            host = args.host
     service_name = environ.get('JUPYTERHUB_SERVICE_NAME', 'ngshare')
     hub_base = environ.get('JUPYTERHUB_BASE_URL', '/')
     database = args.database or (
@@ -193,6 +86,19 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     storage = args.storage or (
         defaults.VNGSHARE_STORAGE if args.vngshare else defaults.DEFAULT_STORAGE
     )
+    max_buffered_size = args.max_buffered_size or (
+        defaults.BUFFERED_BODIES * args.max_body_size
+    )
+    if max_buffered_size < args.max_body_size:
+        raise StartupError(
+            '--max-buffered-size must be at least --max-body-size, or uploads '
+            'larger than it would always be refused'
+        )
+    trusted_proxies = names(args.trusted_proxies)
+    try:
+        parse_networks(trusted_proxies)
+    except ValueError as error:
+        raise StartupError(f'--trusted-proxies: {error}') from None
     secret = environ.get('NGSHARE_COOKIE_SECRET', '')
     try:
         cookie_secret = bytes.fromhex(secret)
@@ -201,7 +107,7 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     return Config(
         database_url=database,
         storage_path=storage,
-        admins=frozenset(name for name in args.admins.split(',') if name),
+        admins=names(args.admins),
         debug=args.debug or args.vngshare,
         upgrade_db=args.upgrade_db,
         vngshare=args.vngshare,
@@ -221,9 +127,38 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         max_file_size=args.max_file_size,
         deleted_retention_days=args.deleted_retention_days,
         metrics=args.metrics,
+        auth_cache_seconds=args.auth_cache_seconds,
+        hub_timeout=args.hub_timeout,
+        strict_token_scopes=args.strict_token_scopes,
+        trusted_services=names(args.trusted_services),
+        max_buffered_size=max_buffered_size,
+        body_timeout=args.body_timeout,
+        min_body_rate=args.min_body_rate,
+        idle_timeout=args.idle_timeout,
+        trusted_proxies=trusted_proxies,
         cookie_secret=cookie_secret,
         cookie_secret_file=default_cookie_secret_file(database, storage),
     )
+
+
+def bind_host(hostname: str | None) -> str:
+    """Where to listen, from the host of ``$JUPYTERHUB_SERVICE_URL``.
+
+    As JupyterHub's own services do, an IP address is bound as given, so a
+    service the Hub reaches at 127.0.0.1 is not exposed on other
+    interfaces; ``localhost`` is the loopback address. A DNS name (e.g. a
+    Kubernetes Service) names some other address than this process's, so
+    every interface is bound ('').
+    """
+    if not hostname:
+        return ''
+    if hostname == 'localhost':
+        return '127.0.0.1'
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        return ''
+    return hostname
 
 
 def default_cookie_secret_file(database_url: str, storage_path: str) -> str:
@@ -353,8 +288,11 @@ async def serve(config: Config) -> None:
     except Exception:
         log.exception('Purging expired deleted items failed; will retry hourly')
     app = make_app(runtime, load_cookie_secret(config))
-    server = HTTPServer(
-        app, xheaders=True, max_body_size=config.max_body_size * DRAIN_FACTOR
+    server = ProxyAwareHTTPServer(
+        app,
+        trusted_proxies=config.trusted_proxies,
+        max_body_size=config.max_body_size * DRAIN_FACTOR,
+        idle_connection_timeout=config.idle_timeout,
     )
     try:
         server.listen(config.port, address=config.host)

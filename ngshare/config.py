@@ -22,6 +22,20 @@ VNGSHARE_PORT = 12121
 # few such files, base64-encoded (4/3 larger).
 DEFAULT_MAX_FILE_SIZE = 128 * 1024**2
 DEFAULT_MAX_BODY_SIZE = 512 * 1024**2
+# Bodies held in memory at once, all requests together, by default: room for
+# this many uploads of the largest size, so that a pod's memory can be planned.
+BUFFERED_BODIES = 2
+DEFAULT_MAX_BUFFERED_SIZE = BUFFERED_BODIES * DEFAULT_MAX_BODY_SIZE
+# A body gets this many seconds, plus one per DEFAULT_MIN_BODY_RATE bytes
+# (Apache's mod_reqtimeout defaults, body=20,MinRate=500).
+DEFAULT_BODY_TIMEOUT = 20.0
+DEFAULT_MIN_BODY_RATE = 500
+DEFAULT_IDLE_TIMEOUT = 60.0
+# A revoked token (or deleted user) is refused at most this long after.
+DEFAULT_AUTH_CACHE_SECONDS = 60
+DEFAULT_HUB_TIMEOUT = 5.0
+# configurable-http-proxy on the same machine, as JupyterHub runs it.
+DEFAULT_TRUSTED_PROXIES = ('127.0.0.1', '::1')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +82,25 @@ class Config:
     metrics: bool = False
     # How many requests may run database/disk work at the same time.
     worker_threads: int = 8
-    # Seconds a Hub answer about a token is cached.
-    auth_cache_seconds: int = 300
+    # Seconds a Hub answer about a token is cached: how long a revoked
+    # token or a deleted user may still be accepted.
+    auth_cache_seconds: int = DEFAULT_AUTH_CACHE_SECONDS
+    # Longest wait for one Hub lookup before answering 503.
+    hub_timeout: float = DEFAULT_HUB_TIMEOUT
+    # Accept only tokens scoped for this service (access:services), not the
+    # users' own server tokens.
+    strict_token_scopes: bool = False
+    # Hub services whose own tokens may call ngshare (acting under their name).
+    trusted_services: frozenset[str] = frozenset()
+    # Bodies: held at once across requests; the time one may take
+    # (body_timeout plus one second per min_body_rate bytes); how long
+    # headers may take and an idle kept-alive connection may stay.
+    max_buffered_size: int = DEFAULT_MAX_BUFFERED_SIZE
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    min_body_rate: int = DEFAULT_MIN_BODY_RATE
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    # Direct peers whose X-Forwarded-For / X-Real-Ip name the client.
+    trusted_proxies: frozenset[str] = frozenset(DEFAULT_TRUSTED_PROXIES)
 
     @property
     def is_sqlite(self) -> bool:

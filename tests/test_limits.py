@@ -26,6 +26,7 @@ import requests
 from _api import err, ok, tree
 from _servers import _start, run_ngshare
 
+from ngshare import cli
 from ngshare.cli import build_parser, parse_size
 from ngshare.config import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_FILE_SIZE
 
@@ -314,3 +315,32 @@ def test_negative_size_as_a_separate_argument(tmp_path):
     assert done.returncode == 2, done.output
     assert '--max-body-size' in done.stderr
     assert 'Traceback' not in done.output
+
+
+def test_buffered_size_defaults_to_two_largest_bodies():
+    args = build_parser().parse_args(['--max-body-size', '2G'])
+    assert cli.config_from(args, {}).max_buffered_size == 4 * 1024 * MIB
+    args = build_parser().parse_args(['--max-buffered-size', '3G'])
+    assert cli.config_from(args, {}).max_buffered_size == 3 * 1024 * MIB
+    assert cli.config_from(build_parser().parse_args([]), {}).max_buffered_size == (
+        1024 * MIB
+    )
+
+
+def test_buffered_size_below_the_body_limit_is_refused(tmp_path):
+    done = run_ngshare(
+        [
+            '--vngshare',
+            '--database',
+            f'sqlite:///{tmp_path / "db.sqlite"}',
+            '--storage',
+            str(tmp_path / 'files'),
+            '--max-body-size=100M',
+            '--max-buffered-size=50M',
+        ]
+    )
+    assert done.returncode == 1, done.output
+    assert 'ngshare: error: --max-buffered-size must be at least --max-body-size' in (
+        done.stderr
+    )
+    assert not (tmp_path / 'db.sqlite').exists()

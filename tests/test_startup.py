@@ -224,10 +224,48 @@ def test_managed_mode_listens_on_service_url_port_under_service_prefix(hub_serve
     assert resp.status_code == 404
 
 
-def test_managed_mode_listens_on_all_interfaces(hub_server):
-    # 127.0.0.2 is loopback too, but only reachable when not bound to
-    # 127.0.0.1 alone.
-    resp = requests.get(f'http://127.0.0.2:{hub_server.port}/healthz', timeout=10)
+def test_managed_mode_binds_the_service_url_host(hub_server):
+    # The fixture's JUPYTERHUB_SERVICE_URL names 127.0.0.1: like JupyterHub's
+    # own services, ngshare listens there only. 127.0.0.2 is loopback too,
+    # reachable only when more than 127.0.0.1 is bound.
+    assert hub_server.env['JUPYTERHUB_SERVICE_URL'].startswith('http://127.0.0.1:')
+    assert requests.get(hub_server.base + '/healthz', timeout=10).ok
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f'http://127.0.0.2:{hub_server.port}/healthz', timeout=10)
+    assert f'on 127.0.0.1:{hub_server.port}' in hub_server.log_text()
+
+
+@pytest.mark.parametrize(
+    ('service_host', 'reachable_at'),
+    [
+        # The Helm chart's JUPYTERHUB_SERVICE_URL: every IPv4 interface.
+        pytest.param('0.0.0.0', '127.0.0.2', id='any-ipv4'),  # noqa: S104
+        # A DNS name (a Kubernetes Service) is not this process's address.
+        pytest.param('ngshare.example', '127.0.0.2', id='dns-name'),
+        pytest.param('localhost', '127.0.0.1', id='localhost'),
+    ],
+)
+def test_managed_mode_bind_address_from_service_url(
+    start_ngshare, service_host, reachable_at
+):
+    port = free_port()
+    server = start_ngshare(
+        hub_mode=True,
+        port=port,
+        env={'JUPYTERHUB_SERVICE_URL': f'http://{service_host}:{port}'},
+    )
+    resp = requests.get(f'http://{reachable_at}:{port}/healthz', timeout=10)
+    assert resp.json() == {'success': True}
+    if reachable_at == '127.0.0.1':
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f'http://127.0.0.2:{port}/healthz', timeout=10)
+    assert server.running
+
+
+def test_managed_mode_host_flag_overrides_the_service_url(start_ngshare):
+    # JUPYTERHUB_SERVICE_URL names 127.0.0.1 (the fixture); --host wins.
+    server = start_ngshare(hub_mode=True, args=['--host', '0.0.0.0'])  # noqa: S104
+    resp = requests.get(f'http://127.0.0.2:{server.port}/healthz', timeout=10)
     assert resp.json() == {'success': True}
 
 

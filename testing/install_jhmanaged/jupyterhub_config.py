@@ -18,10 +18,11 @@ c.JupyterHub.services.append(
     {
         'name': 'ngshare',
         # Where ngshare listens: the Hub passes this URL to ngshare as
-        # $JUPYTERHUB_SERVICE_URL and ngshare takes its port from it. ngshare
-        # binds every interface, so keep the port firewalled from the outside;
-        # users reach it through the proxy (or, for nbgrader on the same
-        # machine, at this URL, as in nbgrader_config.py).
+        # $JUPYTERHUB_SERVICE_URL and ngshare listens there: at 127.0.0.1
+        # only, so just this machine reaches it (a DNS name or 0.0.0.0 here
+        # would mean every interface: then firewall the port). Users reach it
+        # through the proxy (or, for nbgrader on the same machine, at this
+        # URL, as in nbgrader_config.py).
         'url': 'http://127.0.0.1:10101',
         # The users given to --admins may do everything an instructor of any
         # course may do (create courses, add instructors). Other flags:
@@ -49,11 +50,20 @@ c.JupyterHub.services.append(
 #
 # API calls (nbgrader's ngshare_exchange) do not need this: they present the
 # token of the user's single-user server (scopes users:activity!user and
-# access:servers!server), ngshare asks the Hub only who owns it, and decides
-# with its own course roles. The service itself needs no role either: it
-# only identifies users (GET /hub/api/user with the user's token) and
-# completes the browser login with its own OAuth client, which JupyterHub
-# creates for it.
+# access:servers!server), which ngshare accepts as the user's own; it refuses
+# tokens meant for other services or other users' servers, and decides with
+# its own course roles (docs/security.md). With ngshare's
+# --strict-token-scopes, the servers' tokens need this scope as well:
+#
+#     c.Spawner.server_token_scopes = [
+#         'users:activity!user',
+#         'access:servers!server',
+#         'access:services!service=ngshare',
+#     ]
+#
+# The service itself needs no role: it only identifies users (GET
+# /hub/api/user with the user's token) and completes the browser login with
+# its own OAuth client, which JupyterHub creates for it.
 c.JupyterHub.load_roles.append(
     {
         'name': 'user',
