@@ -16,8 +16,19 @@ and then changes only what a test run must change:
   temporary folder;
 * the ``dummy`` authenticator with a password;
 * one more service, ``ngshare-tests``, whose token (role scopes
-  ``admin:users`` and ``tokens``) lets the tests create users and their
-  tokens through the Hub's REST API.
+  ``admin:users``, ``tokens`` and ``servers``) lets the tests create users,
+  their tokens and their servers through the Hub's REST API;
+* for the token tests: an OAuth service ``other-svc`` (no process; its
+  ``oauth_redirect_uri`` is under the proxy, ``oauth_no_confirm``; the
+  ``user`` role also gets ``access:services!service=other-svc`` so users
+  may authorize it), a token-only service ``admin2`` (named like an
+  ngshare admin of the example), and single-user servers spawned by
+  ``SimpleLocalProcessSpawner`` running :mod:`_fake_singleuser`, which
+  writes the ``$JUPYTERHUB_API_TOKEN`` the Hub gave it to
+  ``homes/NAME/api_token``;
+* ``RealHub(workdir, ngshare_args=[...], server_token_scopes=[...])``
+  appends flags to ngshare's command and sets
+  ``c.Spawner.server_token_scopes``.
 
 Everything else (``oauth_no_confirm``, the ``user`` role with
 ``access:services!service=ngshare``) is the example's own, so the tests
@@ -27,8 +38,8 @@ fail if the example stops working.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import pprint
 import re
 import secrets
 import shutil
@@ -54,6 +65,7 @@ __all__ = [
 EXAMPLE_CONFIG = REPO_ROOT / 'testing' / 'install_jhmanaged' / 'jupyterhub_config.py'
 HUB_PASSWORD = 'ngshare-test-password'  # noqa: S105 (a test value)
 TEST_SERVICE = 'ngshare-tests'
+FAKE_SERVER = Path(__file__).resolve().parent / '_fake_singleuser.py'
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -86,20 +98,38 @@ assert command[:3] == ['python3', '-m', 'ngshare'], command
 ngshare['command'] = [sys.executable, *command[1:]] + [
     '--database', SETTINGS['ngshare_database'],
     '--storage', SETTINGS['ngshare_storage'],
-]
+] + SETTINGS['ngshare_args']
 ngshare['url'] = 'http://127.0.0.1:%d' % SETTINGS['ngshare_port']
 services.append({{'name': SETTINGS['test_service'], 'api_token': SETTINGS['token']}})
+services.append(
+    {{
+        'name': 'other-svc',
+        'api_token': SETTINGS['other_svc_token'],
+        'oauth_client_id': 'service-other-svc',
+        'oauth_redirect_uri': SETTINGS['other_svc_redirect'],
+        'oauth_no_confirm': True,
+    }}
+)
+services.append({{'name': 'admin2', 'api_token': SETTINGS['admin2_token']}})
 c.JupyterHub.services = services
 
 roles = entries(c.JupyterHub.load_roles)
 roles.append(
     {{
         'name': SETTINGS['test_service'],
-        'scopes': ['admin:users', 'tokens'],
+        'scopes': ['admin:users', 'tokens', 'servers'],
         'services': [SETTINGS['test_service']],
     }}
 )
+(user_role,) = [role for role in roles if role['name'] == 'user']
+user_role['scopes'] = [*user_role['scopes'], 'access:services!service=other-svc']
 c.JupyterHub.load_roles = roles
+
+c.JupyterHub.spawner_class = 'simple'
+c.Spawner.cmd = [sys.executable, SETTINGS['fake_server']]
+c.SimpleLocalProcessSpawner.home_dir_template = SETTINGS['homes'] + '/{{username}}'
+if SETTINGS['server_token_scopes'] is not None:
+    c.Spawner.server_token_scopes = SETTINGS['server_token_scopes']
 
 c.JupyterHub.ip = '127.0.0.1'
 c.JupyterHub.port = SETTINGS['proxy_port']
@@ -202,7 +232,13 @@ class RealHub:
     ``proxy_pid``, ``leftovers``.
     """
 
-    def __init__(self, workdir: Path):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        ngshare_args: list[str] | tuple[str, ...] = (),
+        server_token_scopes: list[str] | None = None,
+    ):
         self.workdir = workdir
         self.proxy_port = free_port()
         self.proxy_api_port = free_port()
@@ -213,6 +249,10 @@ class RealHub:
         self.hub_api = self.url + '/hub/api'
         self.service = self.url + '/services/ngshare/'
         self.ngshare_storage = workdir / 'ngshare' / 'files'
+        self.homes = workdir / 'homes'
+        self.other_svc_token = secrets.token_hex(32)
+        self.admin2_token = secrets.token_hex(32)
+        self.other_svc_redirect = self.url + '/services/other-svc/oauth_callback'
         settings = {
             'example': str(EXAMPLE_CONFIG),
             'ngshare_database': f'sqlite:///{workdir / "ngshare" / "ngshare.db"}',
@@ -228,11 +268,16 @@ class RealHub:
             'proxy': proxy_command(),
             'proxy_pid_file': str(workdir / 'jupyterhub-proxy.pid'),
             'password': HUB_PASSWORD,
+            'ngshare_args': list(ngshare_args),
+            'other_svc_token': self.other_svc_token,
+            'other_svc_redirect': self.other_svc_redirect,
+            'admin2_token': self.admin2_token,
+            'fake_server': str(FAKE_SERVER),
+            'homes': str(self.homes),
+            'server_token_scopes': server_token_scopes,
         }
         self.config_path = workdir / 'jupyterhub_test_config.py'
-        self.config_path.write_text(
-            OVERLAY.format(settings=json.dumps(settings, indent=4))
-        )
+        self.config_path.write_text(OVERLAY.format(settings=pprint.pformat(settings)))
         self.log_path = workdir / 'jupyterhub.log'
         self.ngshare_pid: int | None = None
         self.ngshare_argv: list[str] = []
@@ -314,6 +359,18 @@ class RealHub:
         )
         assert resp.status_code == 201, (resp.status_code, resp.text)
         return resp.json()
+
+    def start_server(self, name: str) -> str:
+        """Spawn ``name``'s default server; the API token the Hub gave it."""
+        resp = self.api('POST', f'/users/{urllib.parse.quote(name, safe="")}/server')
+        assert resp.status_code in (201, 202), (resp.status_code, resp.text)
+        token_file = self.homes / name / 'api_token'
+        deadline = time.monotonic() + START_TIMEOUT
+        while not token_file.exists():
+            if time.monotonic() > deadline:
+                self._fail(f'the server of {name} did not start')
+            time.sleep(POLL_INTERVAL)
+        return token_file.read_text()
 
     # Stopping
 

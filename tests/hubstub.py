@@ -4,9 +4,26 @@ Run as ``python tests/hubstub.py --port P``. It listens on 127.0.0.1 only
 and prints ``READY <port>`` once it accepts connections.
 
 * ``GET /hub/api/user`` identifies the token of ``Authorization: token T``
-  (or ``bearer T``) as JupyterHub does. A token ``tok-<hex of the UTF-8
-  user name>`` belongs to that user; the model deliberately lacks the
-  ``access:services`` scope, like the token of a stock single-user server.
+  (or ``bearer T``) as JupyterHub does, with the token's expanded
+  ``scopes``. The token forms (``HEX`` is the hex of the UTF-8 user name;
+  helpers below make them):
+
+  ``tok-HEX`` (:func:`token_for`)
+      that user's own single-user server token, as on JupyterHub 4-6:
+      ``users:activity!user=NAME``, ``access:servers!server=NAME/`` and the
+      identify scopes; no ``access:services``.
+  ``oauth.SERVICE.HEX`` (:func:`oauth_token_for`)
+      an OAuth token the Hub issued to service SERVICE for the user:
+      ``access:services!service=SERVICE`` and the identify scopes. The
+      OAuth exchange below issues these (``ngshare`` for ngshare's login).
+  ``server.OWNERHEX.HEX`` (:func:`server_oauth_token_for`)
+      an OAuth token issued to OWNER's single-user server for the user (who
+      opened it): ``access:servers!server=OWNER/`` and the identify scopes.
+  ``bare-HEX`` (:func:`bare_token_for`)
+      a token with no scopes but the identify ones.
+  ``svc-HEX`` (:func:`service_token_for`)
+      the token of a Hub *service* of that name (``kind: service``).
+
   A token ``status-<code>`` makes the Hub fail with that HTTP status (e.g.
   ``status-500``). Any other token answers 403 with a JSON error.
 * ``GET /stub/stats`` answers ``{"user_requests": N, "by_token": {...}}``:
@@ -41,19 +58,82 @@ TOKEN_PREFIX = 'tok-'
 _AUTH_HEADER = re.compile(r'\s*(?:token|bearer)\s+(\S+)\s*$', re.IGNORECASE)
 
 
+def _hex(name: str) -> str:
+    return name.encode('utf-8').hex()
+
+
+def _unhex(text: str) -> str | None:
+    try:
+        return bytes.fromhex(text).decode('utf-8') or None
+    except ValueError:
+        return None
+
+
 def token_for(name: str) -> str:
-    """The token that this stub resolves to user ``name``."""
-    return TOKEN_PREFIX + name.encode('utf-8').hex()
+    """The single-user server token of user ``name``."""
+    return TOKEN_PREFIX + _hex(name)
+
+
+def oauth_token_for(name: str, service: str) -> str:
+    """An OAuth token issued to ``service`` for user ``name``."""
+    return f'oauth.{service}.{_hex(name)}'
+
+
+def server_oauth_token_for(name: str, owner: str) -> str:
+    """An OAuth token issued to ``owner``'s server for user ``name``."""
+    return f'server.{_hex(owner)}.{_hex(name)}'
+
+
+def bare_token_for(name: str) -> str:
+    """A token of user ``name`` with only the identify scopes."""
+    return 'bare-' + _hex(name)
+
+
+def service_token_for(name: str) -> str:
+    """The API token of the Hub service ``name``."""
+    return 'svc-' + _hex(name)
 
 
 def name_for(token: str) -> str | None:
-    """The user name a token stands for, or None if it is not a user token."""
+    """The user name of a server token (``tok-HEX``), else None."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    try:
-        return bytes.fromhex(token[len(TOKEN_PREFIX) :]).decode('utf-8')
-    except ValueError:
+    return _unhex(token[len(TOKEN_PREFIX) :])
+
+
+def identify_scopes(name: str) -> list[str]:
+    return [f'read:users:name!user={name}', f'read:users:groups!user={name}']
+
+
+def model_for(token: str) -> dict | None:
+    """The Hub's answer for ``token`` (see the module docstring), or None."""
+    kind, parts = 'user', token.split('.')
+    if token.startswith(TOKEN_PREFIX):
+        name = name_for(token)
+        scopes = [f'users:activity!user={name}', f'access:servers!server={name}/']
+    elif token.startswith('bare-'):
+        name, scopes = _unhex(token[len('bare-') :]), []
+    elif token.startswith('svc-'):
+        kind, name, scopes = 'service', _unhex(token[len('svc-') :]), []
+    elif len(parts) == 3 and parts[0] == 'oauth' and parts[1]:
+        name, scopes = _unhex(parts[2]), [f'access:services!service={parts[1]}']
+    elif len(parts) == 3 and parts[0] == 'server' and _unhex(parts[1]):
+        name = _unhex(parts[2])
+        scopes = [f'access:servers!server={_unhex(parts[1])}/']
+    else:
         return None
+    if not name:
+        return None
+    if kind == 'service':
+        return {'kind': 'service', 'name': name, 'roles': [], 'scopes': scopes}
+    return {
+        'kind': 'user',
+        'name': name,
+        'admin': False,
+        'groups': [],
+        'scopes': scopes + identify_scopes(name),
+        'session_id': None,
+    }
 
 
 class _Json(tornado.web.RequestHandler):
@@ -72,21 +152,11 @@ class UserHandler(_Json):
             code = int(token[len('status-') :])
             self.write_json(code, {'status': code, 'message': 'Hub stub failure'})
             return
-        name = name_for(token) if token else None
-        if not name:
+        model = model_for(token) if token else None
+        if model is None:
             self.write_json(403, {'status': 403, 'message': 'Forbidden'})
             return
-        self.write_json(
-            200,
-            {
-                'kind': 'user',
-                'name': name,
-                'admin': False,
-                'groups': [],
-                'scopes': [f'read:users:name!user={name}'],
-                'session_id': None,
-            },
-        )
+        self.write_json(200, model)
 
 
 class StatsHandler(_Json):
@@ -159,10 +229,14 @@ class TokenHandler(_Json):
             refuse('PKCE verification failed')
         else:
             self.application.settings['exchanges'][0] += 1
+            client = grant['client_id']
+            service = (
+                client[len('service-') :] if client.startswith('service-') else client
+            )
             self.write_json(
                 200,
                 {
-                    'access_token': token_for(grant['name']),
+                    'access_token': oauth_token_for(grant['name'], service),
                     'token_type': 'Bearer',
                     'scope': 'identify',
                 },

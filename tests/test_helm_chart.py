@@ -193,6 +193,7 @@ def test_default_deployment(releases):
         '--max-body-size=512M',
         '--max-file-size=128M',
         '--deleted-retention-days=30',
+        '--auth-cache-seconds=60',
     ]
     assert env_values(container) == {
         'JUPYTERHUB_SERVICE_NAME': 'ngshare',
@@ -269,7 +270,7 @@ def test_default_pod_starts_ngshare_as_a_hub_service(releases):
     assert config.vngshare is False
     assert config.prefix == '/services/ngshare/'
     assert config.port == 8080
-    assert config.host == ''
+    assert config.host == '0.0.0.0'  # the pod's JUPYTERHUB_SERVICE_URL
     assert config.hub_api_url == 'http://hub:8081/hub/api'
     assert config.hub_api_token == secrets['hub-api-token']
     assert config.hub_prefix == '/hub/'
@@ -285,6 +286,7 @@ def test_default_pod_starts_ngshare_as_a_hub_service(releases):
     assert config.max_body_size == 512 * 1024**2
     assert config.max_file_size == 128 * 1024**2
     assert config.deleted_retention_days == 30
+    assert config.auth_cache_seconds == 60
     assert config.cookie_secret == bytes.fromhex(secrets['cookie-secret'])
 
 
@@ -457,6 +459,7 @@ def test_custom_values_reach_the_deployment(releases):
         '--max-body-size=2G',
         '--max-file-size=1073741824',
         '--deleted-retention-days=0',
+        '--auth-cache-seconds=10',
         '--storage=/srv/ngshare/files/',
     ]
     env = env_of(container)
@@ -524,6 +527,7 @@ def test_custom_pod_starts_ngshare_as_configured(releases):
     assert config.max_body_size == 2 * 1024**3
     assert config.max_file_size == 1024**3
     assert config.deleted_retention_days == 0
+    assert config.auth_cache_seconds == 10
     assert config.cookie_secret == bytes.fromhex('00112233445566778899aabbccddeeff' * 2)
 
 
@@ -564,6 +568,7 @@ def test_optional_flags_are_left_out():
                 'max_body_size': '',
                 'max_file_size': '',
                 'deleted_retention_days': None,
+                'auth_cache_seconds': None,
             }
         },
     )
@@ -572,6 +577,7 @@ def test_optional_flags_are_left_out():
     assert config.admins == frozenset()
     assert config.max_body_size == ngshare_defaults.DEFAULT_MAX_BODY_SIZE
     assert config.deleted_retention_days == 30
+    assert config.auth_cache_seconds == ngshare_defaults.DEFAULT_AUTH_CACHE_SECONDS
 
 
 # --- Secrets kept across upgrades (lookup) ----------------------------------
@@ -784,6 +790,8 @@ BAD_VALUES = [
     ({'deployment': {'strategy': {'type': 'BlueGreen'}}}, None),
     ({'ngshare': {'env': {'TZ': 1}}}, None),
     ({'ngshare': {'args': [['--debug']]}}, 'string'),
+    ({'ngshare': {'auth_cache_seconds': -1}}, 'minimum'),
+    ({'ngshare': {'auth_cache_seconds': '60'}}, None),
 ]
 
 
