@@ -13,6 +13,7 @@ from .handlers.assignments import AssignmentHandler, AssignmentsHandler
 from .handlers.base import NotFoundHandler
 from .handlers.courses import CourseHandler, CoursesHandler
 from .handlers.feedback import FeedbackHandler
+from .handlers.intake import BodyBudget
 from .handlers.pages import DebugHandler, FaviconHandler, HealthHandler, HomeHandler
 from .handlers.roster import (
     InstructorHandler,
@@ -95,8 +96,13 @@ def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
         cookie_secret=cookie_secret,
         log_function=log_request,
         metrics=metrics,
+        # Bytes of request bodies held at once, all requests together.
+        body_budget=BodyBudget(config.max_buffered_size),
         debug=False,
         serve_traceback=config.debug,
+        # The welcome page's debug forms carry Tornado's _xsrf token; its
+        # cookie, like the login cookie, is not sent on cross-site requests.
+        xsrf_cookie_kwargs={'samesite': 'Lax'},
     )
 
 

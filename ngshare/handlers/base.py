@@ -1,27 +1,37 @@
 """What every handler does the same way.
 
-A request is: receive the body within the size limit, authenticate, read
-the documented arguments, run one operation in the worker pool, answer.
-Every answer, including 404, 405, 413 and unexpected failures, is the
-documented JSON envelope; a stack trace never reaches a client unless the
-server runs in debug mode.
+A request is: identify the caller from its headers, receive the body within
+the limits, read the documented arguments, run one operation in the worker
+pool, answer. Every answer, including 404, 405, 413 and unexpected failures,
+is the documented JSON envelope; a stack trace never reaches a client unless
+the server runs in debug mode.
+
+A request that announces a body is identified in ``prepare``, before any of
+the body is read, so that an anonymous client (or a refused token) is
+answered at once and the connection closed without the body ever being held
+(``--max-body-size`` allows half a gigabyte). Only the stand-alone mode,
+whose ``user`` may be a form field, reads the body of a caller its headers
+do not name, and identifies the caller again once it is complete. A request
+without a body is identified just before the handler method runs, so that
+its refusal keeps the connection alive.
 
 Bodies are streamed in (``stream_request_body``) so that an upload over the
 limit is answered with a JSON 413 instead of Tornado's bare 400, and is
-drained without being held in memory. Because the ``user`` field of the
-stand-alone mode may be in the body, authentication happens once the body
-is complete, just before the handler method runs.
+drained without being held in memory. While a body arrives, :mod:`.intake`
+bounds the bytes held by all requests together (503 when full) and the time
+the body may take (408); an aborted upload's buffer is dropped, and its
+share of the budget given back, as soon as its connection closes.
 
 Large uploads and downloads are handled with few copies of their content
 (see ``docs/performance.md``): a large form body is parsed in the worker
 pool from the buffer it was received into (:mod:`.forms`) and its large
-values are decoded to ``str`` once, there; a tree answer is written out in
-pieces of :data:`DOWNLOAD_CHUNK` bytes of each file.
+values are decoded to ``str`` once, there; a tree answer is written out
+piece by piece (:mod:`.downloads`).
 """
 
 from __future__ import annotations
 
-import binascii
+import contextlib
 import functools
 import json
 import logging
@@ -29,8 +39,8 @@ import traceback
 from functools import partial
 from http import HTTPStatus
 
-from tornado.httputil import parse_body_arguments
 from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ..auth import LOGIN_REQUIRED
@@ -39,7 +49,15 @@ from ..logsafe import redact
 from ..operations.runner import run_operation
 from ..permissions import Actor
 from ..runtime import Runtime
-from .forms import MAX_FIELDS, parse_form
+from .downloads import write_tree
+from .forms import read_form_body
+from .intake import (
+    BODY_TIMEOUT,
+    BodyWatchdog,
+    BusyError,
+    Reservation,
+    announced_length,
+)
 
 log = logging.getLogger('ngshare.handlers')
 
@@ -48,33 +66,6 @@ _HTTP_METHODS = ('GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS')
 # 413 answer; beyond this many times the limit the connection is just closed.
 DRAIN_FACTOR = 16
 REQUEST_TOO_LARGE = 'Request too large'
-# A urlencoded body larger than this is parsed in the worker pool (see
-# parse_form); its values larger than LARGE_VALUE are decoded from UTF-8 to
-# the str that get_argument answers right away, so that the bytes are not
-# kept beside it.
-LARGE_BODY = 256 * 1024
-LARGE_VALUE = 64 * 1024
-# Files are read, base64-encoded and written out in pieces of this many
-# bytes: a multiple of 3, so that the pieces' base64 texts concatenate.
-DOWNLOAD_CHUNK = 3 * 256 * 1024
-
-
-def read_chunk_encoded(stream) -> bytes:
-    """The next piece of an open blob, base64-encoded (empty at the end)."""
-    return binascii.b2a_base64(stream.read(DOWNLOAD_CHUNK), newline=False)
-
-
-def _decoded_value(value: bytes | bytearray) -> bytes | str:
-    """A large form value as the str get_argument would make of it.
-
-    Invalid UTF-8 stays bytes, so that get_argument answers its usual 400.
-    """
-    if len(value) > LARGE_VALUE:
-        try:
-            return value.decode('utf-8')
-        except UnicodeDecodeError:
-            pass
-    return bytes(value)
 
 
 def _after_body(method):
@@ -82,6 +73,8 @@ def _after_body(method):
 
     @functools.wraps(method)
     async def wrapper(self, *args, **kwargs):
+        if self._finished:
+            return
         await self.receive_request()
         if self._finished:
             return
@@ -98,9 +91,20 @@ class BaseHandler(RequestHandler):
 
     # Whether an anonymous request is refused before the method runs.
     login_required = True
-    # Whether the caller is looked up at all (not for probes and icons).
+    # Whether the caller is looked up at all (not for probes and icons);
+    # handlers that do not are never given a body either.
     identifies_caller = True
     actor: Actor | None = None
+    # The state of the body, also for handlers whose prepare did not run
+    # (NotFoundHandler) and requests refused before their body.
+    _body: bytearray | None = None
+    _too_large = False
+    _discard = False
+    _chunked = False
+    _identified = False
+    _watchdog: BodyWatchdog | None = None
+    _reservation: Reservation | None = None
+    _finish_future = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -129,87 +133,160 @@ class BaseHandler(RequestHandler):
     def set_default_headers(self):
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         self.set_header('Cache-Control', 'no-store')
+        # No content sniffing, no framing by other sites (clickjacking).
+        self.set_header('X-Content-Type-Options', 'nosniff')
+        self.set_header('X-Frame-Options', 'DENY')
+        self.set_header('Content-Security-Policy', "frame-ancestors 'none'")
+
+    def finish(self, chunk=None):
+        # Kept, so that an answer given before the body can be awaited (see
+        # _until_answered).
+        self._finish_future = super().finish(chunk)
+        return self._finish_future
 
     # Receiving the request
 
-    def prepare(self):
+    @property
+    def _identifies_from_body(self) -> bool:
+        return getattr(self.runtime.authenticator, 'identifies_from_body', False)
+
+    async def prepare(self):
+        """Before the body: who is calling, and room for what they send."""
         self._body = bytearray()
+        try:
+            length = announced_length(self.request.headers)
+            if length == 0:
+                # No body: identified just before the method (receive_request).
+                return
+            if self.identifies_caller:
+                self.actor = await self.runtime.authenticator.identify(self)
+                self._identified = True
+                if (
+                    self.actor is None
+                    and self.login_required
+                    and not self._identifies_from_body
+                ):
+                    self.refuse_anonymous()
+                    return
+            self._start_body(length)
+        except ApiError as error:
+            if not self._finished:
+                self.send_error(error.status, api_error=error)
+        finally:
+            if self._finished:
+                await self._until_answered()
+
+    def _start_body(self, length: int | None) -> None:
+        """Reserve the body's bytes (all of them, unless chunked); time it."""
         limit = self.config.max_body_size
-        self._too_large = int(self.request.headers.get('Content-Length') or 0) > limit
         self.request.connection.set_max_body_size(limit * DRAIN_FACTOR)
+        self._discard = not self.identifies_caller
+        self._chunked = length is None
+        self._reservation = Reservation(self.application.settings['body_budget'])
+        if length is not None and length > limit:
+            self._too_large = True
+        elif (
+            length is not None
+            and not self._discard
+            and not self._reservation.take(length)
+        ):
+            raise BusyError()
+        self._watchdog = BodyWatchdog(
+            self.config.body_timeout, self.config.min_body_rate, self._body_too_slow
+        )
+
+    async def _until_answered(self) -> None:
+        """Wait until an answer given before the body is sent.
+
+        Tornado then closes the connection (the body was not read), before
+        it goes on to read the body: so nothing of it is held, and a framing
+        error it would find there adds no bare 400 after the answer.
+        """
+        if self._finish_future is not None:
+            with contextlib.suppress(StreamClosedError):
+                await self._finish_future
 
     def data_received(self, chunk: bytes) -> None:
-        if self._too_large:
+        if self._watchdog is not None:
+            self._watchdog.received += len(chunk)
+        if self._too_large or self._discard or self._body is None:
             return
         if len(self._body) + len(chunk) > self.config.max_body_size:
+            # Drained from here on (still timed by the watchdog), not held.
             self._too_large = True
-            self._body = bytearray()
+            self._drop_body()
+            return
+        if self._chunked and not self._reservation.take(len(chunk)):
+            self._refuse_during_body(BusyError())
             return
         self._body += chunk
 
+    def _body_too_slow(self) -> None:
+        """The watchdog's verdict: 408, and the connection is closed."""
+        self._watchdog = None
+        if not self._finished:
+            self._refuse_during_body(ApiError(408, BODY_TIMEOUT))
+
+    def _refuse_during_body(self, error: ApiError) -> None:
+        """Answer while the body is still arriving; drop what was held.
+
+        Tornado closes the connection once the answer is sent, since the
+        body was not read to its end.
+        """
+        self._release_body()
+        self._body = None
+        self.send_error(error.status, api_error=error)
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+
+    def _drop_body(self) -> None:
+        """Drop the buffer and give its share of the budget back."""
+        if self._body is not None:
+            self._body = bytearray()
+        if self._reservation is not None:
+            self._reservation.release()
+
+    def _release_body(self) -> None:
+        """The request is over (or its body is): nothing held, nothing timed."""
+        self._stop_watchdog()
+        self._drop_body()
+
+    def on_connection_close(self) -> None:
+        # An aborted upload: free its memory now, not when the handler is
+        # collected.
+        self._release_body()
+        self._body = None
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        self._release_body()
+
     async def receive_request(self) -> None:
         """Parse the form body, then identify the caller (or refuse)."""
+        self._stop_watchdog()
         if self._too_large:
             raise ApiError(413, REQUEST_TOO_LARGE)
-        if self._body:
-            request = self.request
-            fields = None
-            if self._is_large_form():
-                fields = await IOLoop.current().run_in_executor(
-                    self.runtime.pool, self._parse_large_form
-                )
-            if fields is None:
-                parse_body_arguments(
-                    request.headers.get('Content-Type', ''),
-                    bytes(self._body),
-                    request.body_arguments,
-                    request.files,
-                    request.headers,
-                )
-            else:
-                for name, value in fields:
-                    request.body_arguments.setdefault(name, []).append(value)
-                del fields
-            self._body = bytearray()
-            for name, values in request.body_arguments.items():
-                request.arguments.setdefault(name, []).extend(values)
+        had_body = bool(self._body)
+        if had_body:
+            await self._parse_body()
         if not self.identifies_caller:
             return
-        self.actor = await self.runtime.authenticator.identify(self)
+        if not self._identified or (had_body and self._identifies_from_body):
+            # Stand-alone, ``user`` may have been in the body.
+            self.actor = await self.runtime.authenticator.identify(self)
         if self.actor is None and self.login_required:
             self.refuse_anonymous()
 
-    def _is_large_form(self) -> bool:
-        headers = self.request.headers
-        return (
-            len(self._body) > LARGE_BODY
-            and headers.get('Content-Type', '').startswith(
-                'application/x-www-form-urlencoded'
-            )
-            and 'Content-Encoding' not in headers
-        )
-
-    def _take_body(self) -> bytearray:
-        body, self._body = self._body, bytearray()
-        return body
-
-    def _parse_large_form(self) -> list[tuple[str, bytes | str]] | None:
-        """In a worker thread: the body's fields, with few copies of it.
-
-        None (the body untouched) when Tornado's parser should decide, for
-        a body of more fields than it accepts.
-        """
-        if self._body.count(b'&') + 1 > MAX_FIELDS:
-            return None
-        # The buffer is handed to parse_form without keeping a reference
-        # here, so that it can be freed while its largest value is decoded.
-        fields = parse_form(self._take_body())
-        for index in range(len(fields)):
-            name, value = fields[index]
-            fields[index] = (name, b'')
-            fields[index] = (name, _decoded_value(value))
-            del value
-        return fields
+    async def _parse_body(self) -> None:
+        """The body's form fields into ``request.arguments``, or a 400."""
+        # Handed over: only the list refers to the buffer, so that it can be
+        # freed while the form is decoded (forms.read_form_body).
+        owned = [self._body]
+        self._body = bytearray()
+        await read_form_body(self.request, owned, self.runtime.pool)
 
     def refuse_anonymous(self):
         """Browsers go to the Hub login; API clients get a JSON refusal."""
@@ -248,52 +325,9 @@ class BaseHandler(RequestHandler):
         self.finish(json.dumps({'success': True, **fields}))
 
     async def answer_tree(self, operation, *args) -> None:
-        """Run ``operation`` and write its ``files`` out piece by piece.
-
-        Each blob is read and base64-encoded in the worker pool, in pieces
-        of DOWNLOAD_CHUNK bytes, each written and flushed (sent to the
-        client) before the next is read, so the answer never holds more
-        than a piece of one file, whatever the size of the files. Blobs are
-        checked to exist first, so a missing one is a clean 500 rather than
-        a truncated answer.
-        """
+        """Run ``operation`` and write its ``files`` out piece by piece."""
         fields = await self.run(operation, *args)
-        files = fields.pop('files')
-        store = self.runtime.store
-        pool = self.runtime.pool
-        loop = IOLoop.current()
-        list_only = self.list_only()
-        if not list_only:
-            missing = await loop.run_in_executor(
-                pool,
-                lambda: [f.key for f in files if not store.path_for(f.key).is_file()],
-            )
-            if missing:
-                raise RuntimeError(f'blobs missing from storage: {missing}')
-        head = json.dumps({'success': True, **fields})
-        self.write(head[:-1] + ', "files": [')
-        for index, ref in enumerate(files):
-            entry = json.dumps({'path': ref.path, 'checksum': ref.checksum})
-            if list_only:
-                self.write((', ' if index else '') + entry)
-                continue
-            # The same text as json.dumps of the entry with its content.
-            self.write((', ' if index else '') + entry[:-1] + ', "content": "')
-            stream = await loop.run_in_executor(
-                pool, open, store.path_for(ref.key), 'rb'
-            )
-            try:
-                while True:
-                    piece = await loop.run_in_executor(pool, read_chunk_encoded, stream)
-                    if not piece:
-                        break
-                    self.write(piece)
-                    del piece
-                    await self.flush()
-            finally:
-                stream.close()
-            self.write('"}')
-        self.finish(']}')
+        await write_tree(self, fields, list_only=self.list_only())
 
     # Logging: URIs are redacted so a token in a query string never reaches a log.
 
@@ -323,6 +357,8 @@ class BaseHandler(RequestHandler):
         api_error = kwargs.get('api_error')
         if api_error is not None:
             message = api_error.message
+            for name, value in getattr(api_error, 'headers', {}).items():
+                self.set_header(name, value)
         elif status_code >= 500:
             message = 'Internal server error'
             exc_info = kwargs.get('exc_info')
@@ -344,5 +380,6 @@ class NotFoundHandler(BaseHandler):
     identifies_caller = False
     SUPPORTED_METHODS = _HTTP_METHODS
 
-    def prepare(self):
-        raise ApiError(404, 'Not Found')
+    async def prepare(self):
+        self.send_error(404, api_error=ApiError(404, 'Not Found'))
+        await self._until_answered()

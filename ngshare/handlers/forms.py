@@ -1,4 +1,11 @@
-"""Decoding a large form-encoded request body with few copies of it.
+"""Reading a request body's form fields, a large one with few copies of it.
+
+:func:`read_form_body` puts the fields of a complete body into the
+request's arguments, as Tornado would, or refuses it with a 400 JSON answer
+(never a traceback: these bodies may come before the caller is known):
+``Too many form fields`` beyond Tornado's 1,000, ``Invalid request body``
+for whatever Tornado's ``parse_body_arguments`` refuses (a multipart body
+without a boundary, an unsupported ``Content-Encoding``...).
 
 The nbgrader exchange uploads a directory tree as one form field, ``files``:
 JSON with base64 contents, form-encoded (``application/x-www-form-urlencoded``),
@@ -23,12 +30,89 @@ object for every escape: many times the size of a large body.
 from __future__ import annotations
 
 import binascii
+import logging
+from concurrent.futures import Executor
 
-__all__ = ['MAX_FIELDS', 'parse_form']
+from tornado.httputil import HTTPInputError, HTTPServerRequest, parse_body_arguments
+from tornado.ioloop import IOLoop
+
+from ..errors import ApiError
+from .intake import INVALID_BODY, TOO_MANY_FIELDS
+
+__all__ = ['LARGE_BODY', 'MAX_FIELDS', 'parse_form', 'read_form_body']
+
+log = logging.getLogger('ngshare.handlers')
 
 # Tornado's own limit on the number of fields of a urlencoded body; a body
-# with more is left to Tornado's parser (which refuses it).
+# with more is refused (400 Too many form fields).
 MAX_FIELDS = 1000
+# A urlencoded body larger than this is parsed in the worker pool (see
+# parse_form); its values larger than LARGE_VALUE are decoded from UTF-8 to
+# the str that get_argument answers right away, so that the bytes are not
+# kept beside it.
+LARGE_BODY = 256 * 1024
+LARGE_VALUE = 64 * 1024
+URLENCODED = 'application/x-www-form-urlencoded'
+
+
+async def read_form_body(
+    request: HTTPServerRequest, owned: list[bytearray], pool: Executor
+) -> None:
+    """Parse the body, the only element of ``owned`` (taken out), into
+    ``request.body_arguments`` (and ``files``) and ``request.arguments``.
+
+    Raises :class:`ApiError` 400 for a body that is not a valid form.
+    """
+    headers = request.headers
+    content_type = headers.get('Content-Type', '')
+    urlencoded = content_type.startswith(URLENCODED)
+    if urlencoded and owned[0].count(b'&') + 1 > MAX_FIELDS:
+        raise ApiError(400, TOO_MANY_FIELDS)
+    if urlencoded and len(owned[0]) > LARGE_BODY and 'Content-Encoding' not in headers:
+        fields = await IOLoop.current().run_in_executor(pool, _large_form, owned)
+        for name, value in fields:
+            request.body_arguments.setdefault(name, []).append(value)
+        del fields
+    else:
+        try:
+            parse_body_arguments(
+                content_type,
+                bytes(owned.pop()),
+                request.body_arguments,
+                request.files,
+                headers,
+            )
+        except HTTPInputError as error:
+            log.info('Refused a body (%s): %s', request.remote_ip, error)
+            raise ApiError(400, INVALID_BODY) from None
+    for name, values in request.body_arguments.items():
+        request.arguments.setdefault(name, []).extend(values)
+
+
+def _large_form(owned: list[bytearray]) -> list[tuple[str, bytes | str]]:
+    """In a worker thread: the body's fields, with few copies of it."""
+    # The buffer is handed to parse_form without keeping a reference here,
+    # so that it can be freed while its largest value is decoded.
+    fields = parse_form(owned.pop())
+    for index in range(len(fields)):
+        name, value = fields[index]
+        fields[index] = (name, b'')
+        fields[index] = (name, _decoded_value(value))
+        del value
+    return fields
+
+
+def _decoded_value(value: bytes | bytearray) -> bytes | str:
+    """A large form value as the str get_argument would make of it.
+
+    Invalid UTF-8 stays bytes, so that get_argument answers its usual 400.
+    """
+    if len(value) > LARGE_VALUE:
+        try:
+            return value.decode('utf-8')
+        except UnicodeDecodeError:
+            pass
+    return bytes(value)
 
 
 def parse_form(body: bytearray) -> list[tuple[str, bytes | bytearray]]:

@@ -1,0 +1,77 @@
+"""Tree answers written out piece by piece, never whole in memory.
+
+An assignment, submission or feedback answer is ``{"success": true, ...,
+"files": [{"path", "checksum", "content"}, ...]}`` with base64 contents. Each
+blob is read and base64-encoded in the worker pool, in pieces of
+:data:`DOWNLOAD_CHUNK` bytes, each written and flushed (sent to the client)
+before the next is read, so the answer never holds more than a piece of one
+file, whatever the size of the files.
+
+Blobs are checked to exist before the first byte of the answer is written,
+so a missing one is a clean JSON 500 rather than a truncated answer. Once
+the answer has begun, a blob that cannot be read (the storage failing
+meanwhile) can no longer become a JSON error: the connection is closed, so
+that the client sees a broken answer, never a short one that parses.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+
+from tornado.ioloop import IOLoop
+from tornado.web import RequestHandler
+
+log = logging.getLogger('ngshare.handlers')
+
+# Files are read, base64-encoded and written out in pieces of this many
+# bytes: a multiple of 3, so that the pieces' base64 texts concatenate.
+DOWNLOAD_CHUNK = 3 * 256 * 1024
+
+
+def read_chunk_encoded(stream) -> bytes:
+    """The next piece of an open blob, base64-encoded (empty at the end)."""
+    return binascii.b2a_base64(stream.read(DOWNLOAD_CHUNK), newline=False)
+
+
+async def write_tree(handler: RequestHandler, fields: dict, *, list_only: bool):
+    """Answer ``fields`` (with its ``files`` of FileRef) on ``handler``."""
+    files = fields.pop('files')
+    store = handler.runtime.store
+    pool = handler.runtime.pool
+    loop = IOLoop.current()
+    if not list_only:
+        missing = await loop.run_in_executor(
+            pool,
+            lambda: [f.key for f in files if not store.path_for(f.key).is_file()],
+        )
+        if missing:
+            raise RuntimeError(f'blobs missing from storage: {missing}')
+    head = json.dumps({'success': True, **fields})
+    handler.write(head[:-1] + ', "files": [')
+    for index, ref in enumerate(files):
+        entry = json.dumps({'path': ref.path, 'checksum': ref.checksum})
+        if list_only:
+            handler.write((', ' if index else '') + entry)
+            continue
+        # The same text as json.dumps of the entry with its content.
+        handler.write((', ' if index else '') + entry[:-1] + ', "content": "')
+        try:
+            stream = await loop.run_in_executor(pool, store.open, ref.key)
+        except OSError as error:
+            log.error('Cannot read %s for an answer, closing it: %s', ref.key, error)
+            handler.request.connection.close()
+            return
+        try:
+            while True:
+                piece = await loop.run_in_executor(pool, read_chunk_encoded, stream)
+                if not piece:
+                    break
+                handler.write(piece)
+                del piece
+                await handler.flush()
+        finally:
+            stream.close()
+        handler.write('"}')
+    handler.finish(']}')
