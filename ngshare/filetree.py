@@ -12,14 +12,25 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import json
 import re
 import sys
 
 from .errors import ApiError, bad_request
+from .jsonfields import parse_field
 
-# Any C0 control character, DEL, or a backslash makes a path illegal.
-_FORBIDDEN_CHARACTERS = re.compile(r'[\x00-\x1f\x7f\\]')
+ILLEGAL_PATH = 'Illegal path'
+# Any C0 control character, DEL, a backslash, or a surrogate code point (a
+# lone one, from a JSON escape such as \ud800: not storable as UTF-8) makes
+# a path illegal.
+_FORBIDDEN_CHARACTERS = re.compile(r'[\x00-\x1f\x7f\\\ud800-\udfff]')
+# What file systems take: 255 bytes a component (NAME_MAX of ext4, XFS,
+# btrfs, APFS...), 4,096 bytes a path (Linux's PATH_MAX), in UTF-8.
+MAX_COMPONENT_BYTES = 255
+MAX_PATH_BYTES = 4096
+# No real assignment is nested this deep; each level is a folder that every
+# fetch and collect creates on someone's disk, and tree walks (shutil's
+# copytree and rmtree, nbgrader's own) recurse once per level.
+MAX_DEPTH = 64
 # Characters base64 content may contain besides its alphabet, and ignored.
 _BASE64_WHITESPACE = '\r\n\t '
 _BASE64_TEXT = re.compile(r'[A-Za-z0-9+/]*={0,2}')
@@ -39,12 +50,37 @@ def md5_hex(content: bytes) -> str:
 
 
 def is_legal_path(path: object) -> bool:
-    """A relative Unix path of non-empty components, none ``.`` or ``..``."""
+    """A relative Unix path of non-empty components, none ``.`` or ``..``,
+    that a file system can hold (see the limits above)."""
     if not isinstance(path, str) or not path:
         return False
     if _FORBIDDEN_CHARACTERS.search(path):
         return False
-    return all(part not in ('', '.', '..') for part in path.split('/'))
+    if len(path.encode('utf-8')) > MAX_PATH_BYTES:
+        return False
+    parts = path.split('/')
+    if len(parts) > MAX_DEPTH:
+        return False
+    return all(
+        part not in ('', '.', '..') and len(part.encode('utf-8')) <= MAX_COMPONENT_BYTES
+        for part in parts
+    )
+
+
+def has_path_conflict(paths: list[str]) -> bool:
+    """Whether a path occurs twice, or names a folder of another path.
+
+    A tree holding a file ``a`` and a file ``a/b`` cannot be written to
+    disk (``nbgrader collect`` fails with ``FileExistsError``). In the
+    order of paths compared component by component, the paths under a
+    folder ``a`` (``a/...``) come right after ``a`` itself, so comparing
+    neighbours finds every conflict in O(n log n), whatever the depth.
+    """
+    ordered = sorted(path.split('/') for path in paths)
+    return any(
+        following[: len(parts)] == parts
+        for parts, following in zip(ordered, ordered[1:])
+    )
 
 
 def decode_content(content: str) -> bytes:
@@ -82,19 +118,14 @@ def parse_tree(
     """
     if files_json is None:
         raise bad_request('Please supply files')
-    try:
-        entries = json.loads(files_json)
-    except ValueError:
-        raise bad_request('Files cannot be JSON decoded') from None
+    entries = parse_field(files_json, 'Files cannot be JSON decoded')
     if not isinstance(entries, list) or not all(
         _is_well_formed(entry) for entry in entries
     ):
         raise bad_request('Files cannot be JSON decoded')
-    seen: set[str] = set()
-    for entry in entries:
-        if not is_legal_path(entry['path']) or entry['path'] in seen:
-            raise bad_request('Illegal path')
-        seen.add(entry['path'])
+    paths = [entry['path'] for entry in entries]
+    if not all(is_legal_path(path) for path in paths) or has_path_conflict(paths):
+        raise bad_request(ILLEGAL_PATH)
     if max_file_size is not None:
         for entry in entries:
             if _decoded_size_at_least(entry['content']) > max_file_size:

@@ -200,7 +200,7 @@ def tree_size(files_json: bytes | str) -> tuple[int, int]:
     """
     try:
         tree = json.loads(files_json)
-    except ValueError:
+    except (ValueError, RecursionError):  # never for an accepted tree
         return 0, 0
     count = size = 0
     for entry in tree if isinstance(tree, list) else ():

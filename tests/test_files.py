@@ -360,6 +360,90 @@ def test_duplicate_path(server, kind):
     assert snapshot(server.storage) == storage_before
 
 
+# Paths that are legal one by one but not in a file system: over its limits
+# (255 bytes a component, 4,096 a path, 64 levels), not storable as UTF-8
+# (a lone surrogate, from a JSON escape), or a file where a folder must be.
+UNWRITABLE_PATHS = {
+    'component of 256 bytes': 'x' * 256,
+    'component of 256 UTF-8 bytes': 'dir/' + 'é' * 128,
+    'path of 4,097 bytes': '/'.join(['y' * 240] * 16 + ['y' * 241]),
+    'depth 65': '/'.join(['d'] * 65),
+    '20,000 levels': '/'.join(['a'] * 20_000),
+    'lone high surrogate': 'a\ud800.txt',
+    'lone low surrogate': 'dir/\udfff',
+}
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('path', UNWRITABLE_PATHS.values(), ids=UNWRITABLE_PATHS)
+def test_unwritable_path(server, kind, path):
+    course = Course(server)
+    storage_before = snapshot(server.storage)
+    resp, _ = course.upload(kind, json.dumps(_entries_with(path)))
+    err(resp, 400, 'Illegal path')
+    course.assert_nothing_stored(kind)
+    assert snapshot(server.storage) == storage_before
+
+
+# A file whose path is a folder of another's cannot be written out: nbgrader
+# collect would stop at it with FileExistsError for the whole class.
+PREFIX_CONFLICTS = {
+    'file then file in it': ['a', 'a/b'],
+    'file in it first': ['a/b', 'a'],
+    'deeper': ['a/b', 'a/b/c'],
+    'far deeper, among others': ['x/y', 'a b', 'x', 'x y', 'x/y/z/w'],
+}
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('paths', PREFIX_CONFLICTS.values(), ids=PREFIX_CONFLICTS)
+def test_file_and_folder_of_one_name(server, kind, paths):
+    course = Course(server)
+    storage_before = snapshot(server.storage)
+    files = {path: b'content of ' + path.encode() for path in paths}
+    resp, _ = course.upload(kind, tree(files))
+    err(resp, 400, 'Illegal path')
+    course.assert_nothing_stored(kind)
+    assert snapshot(server.storage) == storage_before
+
+
+# Just within every limit, and names that only look like a conflict.
+WRITABLE_EDGES = {
+    'component of 255 bytes': {'z' * 255: b'1'},
+    'component of 255 UTF-8 bytes': {'é' * 127 + 'e': b'2'},
+    'path of 4,096 bytes': {'/'.join(['y' * 240] * 17): b'3'},
+    'depth 64': {'/'.join(['d'] * 64): b'4'},
+    'astral characters': {'\U0001f600/\U0001f4da.txt': b'5'},
+    'siblings sharing a prefix': {'a': b'6', 'a b/c': b'7', 'ab/c': b'8', 'a.b': b''},
+}
+
+
+@pytest.mark.parametrize('files', WRITABLE_EDGES.values(), ids=WRITABLE_EDGES)
+def test_paths_within_the_limits(server, files):
+    course = Course(server)
+    answer = course.round_trip('assignment', tree(files))
+    assert files_of(answer) == files
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_deeply_nested_json(server, kind):
+    """JSON nested past the interpreter's recursion limit is not JSON here."""
+    course = Course(server)
+    depth = 100_000
+    for files_json in (
+        '[' * depth + ']' * depth,
+        '[{"path": "a", "content": "", "x": '
+        + '{"a": ' * depth
+        + '1'
+        + '}' * depth
+        + '}]',
+    ):
+        resp, _ = course.upload(kind, files_json)
+        err(resp, 400, 'Files cannot be JSON decoded')
+        course.assert_nothing_stored(kind)
+    assert 'Traceback' not in server.log_text()
+
+
 @pytest.mark.parametrize('path', ['a..b', '..a', 'a..', '...', 'a b/ c ', '-x', '~'])
 def test_unusual_but_legal_paths(server, path):
     course = Course(server)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from ..database.models import Assignment
 from ..errors import conflict
 from ..filetree import parse_tree
+from ..names import require_new_name
 from ..permissions import require_instructor, require_member
 from .context import Context
 from .deleted import keep_deleted_assignment
-from .lookup import files_of_assignments, find_assignment, find_course
+from .lookup import (
+    assignment_exists,
+    files_of_assignments,
+    find_assignment,
+    find_course,
+)
 from .trees import list_tree, release_blobs, store_tree
 
 
@@ -37,15 +43,9 @@ def release_assignment(
 ) -> dict:
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
-    taken = ctx.session.scalar(
-        select(
-            exists().where(
-                Assignment.course_id == course._id, Assignment.id == assignment_id
-            )
-        )
-    )
-    if taken:
+    if assignment_exists(ctx.session, course, assignment_id):
         raise conflict('Assignment already exists')
+    require_new_name(assignment_id)
     tree = parse_tree(files_json, ctx.max_file_size)
     assignment = Assignment(id=assignment_id, course_id=course._id)
     assignment.files = store_tree(ctx, tree)

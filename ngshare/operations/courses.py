@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 
 from ..database.models import INSTRUCTOR, Course, RosterEntry
 from ..errors import bad_request, conflict
+from ..jsonfields import parse_field
+from ..names import is_storable, require_new_name
 from ..permissions import require_admin
 from .context import Context
 from .deleted import keep_deleted_course
@@ -28,6 +28,7 @@ def create_course(ctx: Context, course_id: str, instructors_json: str | None) ->
     instructors = _parse_instructors(instructors_json)
     if course_exists(ctx.session, course_id):
         raise conflict('Course already exists')
+    require_new_name(course_id)
     course = Course(id=course_id)
     ctx.session.add(course)
     for name in dict.fromkeys(instructors):
@@ -40,12 +41,9 @@ def create_course(ctx: Context, course_id: str, instructors_json: str | None) ->
 def _parse_instructors(instructors_json: str | None) -> list[str]:
     if instructors_json is None:
         return []
-    try:
-        instructors = json.loads(instructors_json)
-    except ValueError:
-        raise bad_request('Instructors cannot be JSON decoded') from None
+    instructors = parse_field(instructors_json, 'Instructors cannot be JSON decoded')
     if not isinstance(instructors, list) or not all(
-        isinstance(name, str) and name for name in instructors
+        isinstance(name, str) and name and is_storable(name) for name in instructors
     ):
         raise bad_request('Instructors cannot be JSON decoded')
     return instructors

@@ -195,7 +195,7 @@ def _restore_course(ctx: Context, payload: dict, name: str) -> str:
     course = Course(id=name)
     ctx.session.add(course)
     for entry in payload['roster']:
-        ensure_user(ctx.session, entry['user_id'])
+        ensure_user(ctx.session, entry['user_id'], check_name=False)
         course.roster.append(RosterEntry(**entry))
     ctx.session.flush()
     for assignment in payload['assignments']:
@@ -252,7 +252,7 @@ def _add_submissions(ctx: Context, assignment: Assignment, submissions: list) ->
         )
         if exists:
             continue
-        ensure_user(ctx.session, kept['student_id'])
+        ensure_user(ctx.session, kept['student_id'], check_name=False)
         submission = Submission(
             assignment_id=assignment._id, student_id=kept['student_id'], timestamp=when
         )

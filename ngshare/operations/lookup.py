@@ -1,4 +1,9 @@
-"""Finding the objects a request names, with the documented 404s."""
+"""Finding the objects a request names, with the documented 404s.
+
+Every lookup by a client-supplied name goes through here, and a name that
+cannot exist (:func:`ngshare.names.can_exist`: NUL, a lone surrogate) is
+answered as absent without a query, so SQLite and PostgreSQL answer alike.
+"""
 
 from __future__ import annotations
 
@@ -17,34 +22,58 @@ from ..database.models import (
     Submission,
     User,
 )
-from ..errors import not_found
+from ..errors import bad_request, not_found
+from ..names import ILLEGAL_NAME, can_exist, is_legal_new_name
 
 
 def find_course(session: Session, course_id: str) -> Course:
-    course = session.scalar(select(Course).where(Course.id == course_id))
+    course = None
+    if can_exist(course_id):
+        course = session.scalar(select(Course).where(Course.id == course_id))
     if course is None:
         raise not_found('Course not found')
     return course
 
 
 def course_exists(session: Session, course_id: str) -> bool:
+    if not can_exist(course_id):
+        return False
     return bool(session.scalar(select(exists().where(Course.id == course_id))))
 
 
 def find_assignment(session: Session, course: Course, assignment_id: str) -> Assignment:
-    assignment = session.scalar(
-        select(Assignment).where(
-            Assignment.course_id == course._id, Assignment.id == assignment_id
+    assignment = None
+    if can_exist(assignment_id):
+        assignment = session.scalar(
+            select(Assignment).where(
+                Assignment.course_id == course._id, Assignment.id == assignment_id
+            )
         )
-    )
     if assignment is None:
         raise not_found('Assignment not found')
     return assignment
 
 
+def assignment_exists(session: Session, course: Course, assignment_id: str) -> bool:
+    if not can_exist(assignment_id):
+        return False
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Assignment.course_id == course._id,
+                    Assignment.id == assignment_id,
+                )
+            )
+        )
+    )
+
+
 def roster_entry(
     session: Session, course: Course, user_id: str, role: str | None = None
 ) -> RosterEntry | None:
+    if not can_exist(user_id):
+        return None
     query = select(RosterEntry).where(
         RosterEntry.course_id == course._id, RosterEntry.user_id == user_id
     )
@@ -73,6 +102,8 @@ def require_student_found(
     """
     if roster_entry(session, course, student_id, STUDENT) is not None:
         return
+    if not can_exist(student_id):
+        raise not_found('Student not found')
     submitted = session.scalar(
         select(
             exists().where(
@@ -92,6 +123,8 @@ def find_submission(
     timestamp: datetime.datetime | None,
 ) -> Submission:
     """The submission at ``timestamp``, or the latest one when it is None."""
+    if not can_exist(student_id):
+        raise not_found('Submission not found')
     query = select(Submission).where(
         Submission.assignment_id == assignment._id,
         Submission.student_id == student_id,
@@ -143,14 +176,23 @@ def upsert_insert(session: Session, table: Table):
     return None if make is None else make(table)
 
 
-def ensure_user(session: Session, user_id: str) -> None:
+def ensure_user(session: Session, user_id: str, *, check_name: bool = True) -> None:
     """Create the users row for ``user_id`` if there is none yet.
 
     One ``INSERT ... ON CONFLICT DO NOTHING``: when another transaction
     (another request, another replica) creates the same user at the same
     time, this one waits for it and carries on instead of failing on the
     primary key and starting over.
+
+    With ``check_name`` (every request), a name that is not a legal new
+    name answers 400 ``Illegal name`` unless that user already exists (a
+    0.6.0 user with a tab in the name may still be enrolled); restoring
+    deleted items passes False, since their users existed before.
     """
+    if check_name and not is_legal_new_name(user_id):
+        if not can_exist(user_id) or session.get(User, user_id) is None:
+            raise bad_request(ILLEGAL_NAME)
+        return
     insert = upsert_insert(session, User.__table__)
     if insert is not None:
         session.execute(insert.values(id=user_id).on_conflict_do_nothing())

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from ..database.models import INSTRUCTOR, STUDENT, RosterEntry
 from ..errors import bad_request, conflict, not_found, permission_denied
+from ..jsonfields import parse_field
+from ..names import is_storable
 from ..permissions import (
     require_admin,
     require_instructor,
@@ -180,10 +180,7 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
 def _parse_students(students_json: str | None) -> list[dict]:
     if students_json is None:
         raise bad_request('Please supply students')
-    try:
-        students = json.loads(students_json)
-    except ValueError:
-        raise bad_request('Students cannot be JSON decoded') from None
+    students = parse_field(students_json, 'Students cannot be JSON decoded')
     if not isinstance(students, list) or not all(
         _is_student_entry(student) for student in students
     ):
@@ -195,10 +192,10 @@ def _is_student_entry(student: object) -> bool:
     if not isinstance(student, dict):
         return False
     username = student.get('username')
-    if not isinstance(username, str) or not username:
+    if not isinstance(username, str) or not username or not is_storable(username):
         return False
     return all(
-        name in student and isinstance(student[name], (str, type(None)))
+        name in student and (student[name] is None or is_storable(student[name]))
         for name in _PERSON_FIELDS
     )
 
