@@ -1,4 +1,12 @@
-"""nbgrader collect: download the latest submissions into ``submitted/``."""
+"""nbgrader collect: download the latest submissions into ``submitted/``.
+
+A submission that cannot be downloaded or written (ngshare's refusal, a
+tree with a file that is also a folder or a path leaving the destination,
+the file system's refusal) is skipped with an error naming the student and
+why, nothing of it is left in ``submitted/``, the other students are
+collected, and the step then fails (nbgrader exits 1) listing the skipped
+submissions. Running collect again retries exactly those.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.utils import parse_utc
 
-from .exchange import Exchange
+from .client import NgshareError
+from .exchange import Exchange, UnsafeTree, describe_os_error
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):
@@ -66,6 +75,7 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                 assignment_id,
                 course_id,
             )
+        skipped: list[tuple[str, str]] = []
         for record in self.src_records:
             student_id = record['student_id']
             dest_path = self.coursedir.format_path(
@@ -100,23 +110,52 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                 student_id,
                 assignment_id,
             )
-            what = self.what(
-                f'collect the submission of {student_id!r} to assignment',
-                course_id,
-                assignment_id,
-            )
-            stamp = record['timestamp_text']
-            body = self.call(
-                what,
-                lambda student_id=student_id, stamp=stamp: self.client.get(
-                    'submission',
-                    course_id,
-                    assignment_id,
+            problem = self.collect_one(record, dest_path)
+            if problem is not None:
+                self.log.error(
+                    'Skipping the submission of %r (%s) to %r of course %r: %s',
                     student_id,
-                    timestamp=stamp,
-                ),
+                    record['timestamp_text'],
+                    assignment_id,
+                    course_id,
+                    problem,
+                )
+                skipped.append((student_id, problem))
+        if skipped:
+            names = ', '.join(f'{student!r} ({reason})' for student, reason in skipped)
+            total = len(self.src_records)
+            others = 'the others were' if len(skipped) < total else 'none was'
+            self.fail(
+                f'Cannot collect {len(skipped)} of {total} submissions to'
+                f' assignment {assignment_id!r} of course {course_id!r};'
+                f' {others} collected. Skipped: {names}'
             )
+
+    def collect_one(self, record: dict, dest_path: str) -> str | None:
+        """Download one submission into ``dest_path``; None, or why not.
+
+        Any failure of this one submission (ngshare's refusal or a network
+        error, a tree that cannot be written safely, the file system's
+        refusal) is returned as a reason instead of stopping the collect:
+        one student's submission must not keep the class from being
+        collected. ``staged`` leaves ``dest_path`` as it was.
+        """
+        course_id, assignment_id = self.course_id, self.coursedir.assignment_id
+        student_id, stamp = record['student_id'], record['timestamp_text']
+        try:
+            body = self.client.get(
+                'submission', course_id, assignment_id, student_id, timestamp=stamp
+            )
+        except NgshareError as exc:
+            return f'cannot download it: {exc}'
+        temp = None
+        try:
             with self.staged(dest_path) as temp:
-                self.decode_files(body.get('files'), temp, what)
+                self.decode_files(body.get('files'), temp)
                 with open(os.path.join(temp, 'timestamp.txt'), 'w') as handle:
                     handle.write(body.get('timestamp') or stamp)
+        except UnsafeTree as exc:
+            return str(exc)
+        except OSError as exc:
+            return describe_os_error(exc, temp or dest_path)
+        return None

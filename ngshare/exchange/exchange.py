@@ -21,8 +21,9 @@ from nbgrader.utils import ignore_patterns
 from traitlets import Bool, Float, Integer, Unicode, default
 
 from .client import NgshareClient, NgshareError, current_user, resolve_url
+from .tree import UnsafeTree, plan_tree, target_inside
 
-__all__ = ['Exchange', 'checksum_of']
+__all__ = ['Exchange', 'UnsafeTree', 'checksum_of', 'describe_os_error']
 
 T = TypeVar('T')
 
@@ -36,14 +37,18 @@ def checksum_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _safe_relative(path: str) -> PurePosixPath | None:
-    """``path`` as a relative path inside a folder, or None if it is not one."""
-    if not isinstance(path, str) or not path or '\\' in path or '\0' in path:
-        return None
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or any(part in ('', '.', '..') for part in pure.parts):
-        return None
-    return pure
+def describe_os_error(exc: OSError, root: str) -> str:
+    """An OSError as a short reason, with its path relative to ``root``
+    (the temporary folder's name means nothing to the reader)."""
+    reason = exc.strerror or exc.__class__.__name__
+    if exc.filename:
+        name = os.fsdecode(exc.filename)
+        with contextlib.suppress(ValueError):
+            rel = os.path.relpath(name, root)
+            if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+                name = rel
+        return f'cannot write {name!r}: {reason}'
+    return f'cannot write the files: {reason}'
 
 
 class Exchange(ABCExchange):
@@ -235,62 +240,96 @@ class Exchange(ABCExchange):
         self,
         files: list,
         dest: str,
-        what: str,
         *,
         only_missing: bool = False,
         skip_ignored: bool = True,
     ) -> list[str]:
         """Write ngshare's ``files`` (with content) under ``dest``.
 
-        Returns the relative paths written. Paths that would leave ``dest``
-        make the whole operation fail before anything is written.
+        Returns the relative paths written. The whole tree is checked first
+        (``tree.plan_tree``: paths that would leave ``dest``, a file that is
+        also a folder, bad content or checksums), so a tree that is refused
+        raises :class:`UnsafeTree` before anything is written; each target is
+        checked again against ``dest`` as it is written (``target_inside``).
+        ``OSError`` from the file system propagates: callers write into a
+        ``staged`` folder, so nothing half-written is left behind.
         """
-        plan = []
-        for entry in files if isinstance(files, list) else [None]:
-            path = (
-                _safe_relative(entry.get('path')) if isinstance(entry, dict) else None
-            )
-            content = entry.get('content') if isinstance(entry, dict) else None
-            if path is None or not isinstance(content, str):
-                self.fail(f'Cannot {what}: ngshare sent a malformed file entry')
-            plan.append((path, content))
-        written = []
-        for path, content in plan:
+        chosen = []
+        for planned in plan_tree(files):
+            path = planned.path
             if skip_ignored and self.ignored_on_download(path):
                 self.log.debug('Ignoring %s (CourseDirectory.ignore)', path)
                 continue
-            target = os.path.join(dest, *path.parts)
-            if only_missing and os.path.exists(target):
+            if only_missing and os.path.lexists(os.path.join(dest, *path.parts)):
                 continue
-            try:
-                data = base64.b64decode(content)
-            except ValueError:
-                self.fail(f'Cannot {what}: ngshare sent undecodable content')
+            chosen.append(planned)
+        if only_missing:
+            # Into the student's own folder, not a staged one: decode (and
+            # check) every missing file before the first is written.
+            contents = {p.path: p.decode() for p in chosen}
+        written = []
+        for planned in chosen:
+            path = planned.path
+            data = contents.pop(path) if only_missing else planned.decode()
+            target = target_inside(dest, path)  # before makedirs follows a link
             os.makedirs(os.path.dirname(target), exist_ok=True)
             if only_missing:
                 self.log.warning('Replacing missing file %r', str(path))
             with open(target, 'wb') as handle:
                 handle.write(data)
+            del data
             written.append(str(path))
         return written
+
+    def decode_or_fail(self, files: list, dest: str, what: str, **options) -> list:
+        """:meth:`decode_files`, failing the step (ExchangeError) on a tree
+        that cannot be written, with the reason."""
+        try:
+            return self.decode_files(files, dest, **options)
+        except UnsafeTree as exc:
+            self.fail(f'Cannot {what}: {exc}')
+        except OSError as exc:
+            self.fail(f'Cannot {what}: {describe_os_error(exc, dest)}')
 
     @contextlib.contextmanager
     def staged(self, dest: str) -> Iterator[str]:
         """A temporary folder beside ``dest``, moved to ``dest`` on success.
 
-        Nothing is left at ``dest`` when the body fails.
+        When the body fails, ``dest`` is as it was (a previous copy stays)
+        and the folders made for the temporary one are removed again, so a
+        submission that cannot be written leaves nothing behind.
         """
         parent = os.path.dirname(os.path.abspath(dest)) or '.'
-        os.makedirs(parent, exist_ok=True)
-        temp = tempfile.mkdtemp(prefix='.ngshare-', dir=parent)
+        made = []
+        folder = parent
+        while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+            made.append(folder)
+            folder = os.path.dirname(folder)
+        temp = None
         try:
+            os.makedirs(parent, exist_ok=True)
+            temp = tempfile.mkdtemp(prefix='.ngshare-', dir=parent)
             yield temp
+            old = None
             if os.path.isdir(dest):
-                shutil.rmtree(dest)
-            os.rename(temp, dest)
+                old = tempfile.mkdtemp(prefix='.ngshare-old-', dir=parent)
+                os.rename(dest, os.path.join(old, 'previous'))
+            try:
+                os.rename(temp, dest)
+            except OSError:
+                if old is not None:
+                    os.rename(os.path.join(old, 'previous'), dest)
+                raise
+            finally:
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
+            made = []
         finally:
-            if os.path.isdir(temp):
+            if temp is not None and os.path.isdir(temp):
                 shutil.rmtree(temp, ignore_errors=True)
+            for folder in made:  # innermost first; only if still empty
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
 
     # -- nbgrader's transfer steps ------------------------------------------
 

@@ -38,8 +38,8 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
         )
         files = body.get('files')
         if os.path.isdir(self.dest_path):
-            self.decode_files(files, self.dest_path, what, only_missing=True)
+            self.decode_or_fail(files, self.dest_path, what, only_missing=True)
         else:
             with self.staged(self.dest_path) as temp:
-                self.decode_files(files, temp, what)
+                self.decode_or_fail(files, temp, what)
         self.log.info('Fetched as: %s %s', course_id, assignment_id)

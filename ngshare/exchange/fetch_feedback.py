@@ -87,7 +87,7 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
                 timestamp,
             )
             with self.staged(dest) as temp:
-                written = self.decode_files(files, temp, what, skip_ignored=False)
+                written = self.decode_or_fail(files, temp, what, skip_ignored=False)
             for path in written:
                 self.log.info('Fetched feedback: %s', os.path.join(dest, path))
             found += 1
