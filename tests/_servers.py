@@ -281,6 +281,7 @@ class NgshareServer:
         debug: bool,
         database_url: str,
         storage: Path,
+        preexec_fn=None,
     ):
         self.command = command
         self.env = env
@@ -306,6 +307,7 @@ class NgshareServer:
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=self._err,
+            preexec_fn=preexec_fn,  # noqa: PLW1509 (e.g. resource limits)
         )
         try:
             self._wait_healthy()
@@ -444,6 +446,7 @@ def _start(
     admins: str | None = 'root',
     port: int | None = None,
     module: str = 'ngshare',
+    preexec_fn=None,
 ) -> NgshareServer | Finished:
     """Start ngshare in ``workdir`` (its cwd; logs, database, files go there).
 
@@ -456,7 +459,8 @@ def _start(
     ``--database`` (default: a SQLite file in ``workdir``), ``--storage``
     (default ``workdir/files``) and ``--admins`` (unless None) are always
     passed; ``args`` are appended; ``env`` overrides the environment (None
-    removes a variable).
+    removes a variable). ``preexec_fn`` runs in the child before ngshare
+    starts (e.g. ``resource.setrlimit``).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -525,6 +529,7 @@ def _start(
         debug=not hub_mode or '--debug' in args,
         database_url=database_url,
         storage=storage_path,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -548,7 +553,7 @@ def start_ngshare(request, tmp_path):
 
     ``start_ngshare(*, hub_mode, args=(), env=None, expect_fail=False,
     hub=None, database_url=None, storage=None, admins='root', port=None,
-    workdir=None, module='ngshare')``. In Hub mode without ``hub`` the
+    workdir=None, module='ngshare', preexec_fn=None)``. In Hub mode without ``hub`` the
     ``hub`` fixture is used. Each call gets its own working directory
     under ``tmp_path`` unless ``workdir`` is given (pass the same one to
     restart on the same files).

@@ -4,7 +4,9 @@ Debian's ``chromium``, headless, driven over the DevTools protocol (a small
 client over ``websocket-client``; nothing downloads a browser). Each page is
 loaded as an admin and as another user, at a desktop and a phone size; the
 test reads the rendered DOM (who is signed in, which debug actions show, the
-dump's rows), checks that nothing is wider than the screen, and saves a
+dump's rows), checks that nothing is wider than the screen and that the
+pages' Content-Security-Policy still lets their style sheet apply, presses
+a debug action's button (a form posting with the XSRF token), and saves a
 screenshot of every page to ``test-artifacts/``.
 """
 
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 ARTIFACTS = REPO_ROOT / 'test-artifacts'
+ACCENT = 'rgb(243, 119, 38)'  # --accent, #f37726, of base.html
 VIEWPORTS = {'desktop': (1280, 800, False), 'phone': (390, 844, True)}
 COURSE = 'Browser 101 – zoë'
 DUMP = 'initialize-Data6ase?action=dump&human-readable=true'
@@ -123,6 +126,10 @@ class Browser:
         self.events = []
         frame = self.call('Page.navigate', session=True, url=url)
         assert 'errorText' not in frame, frame
+        return self.wait_loaded()
+
+    def wait_loaded(self) -> int:
+        """Wait for the page being loaded; return its document's status."""
         deadline = time.monotonic() + 30
         status = None
         while True:
@@ -135,7 +142,7 @@ class Browser:
                 if event.get('method') == 'Page.loadEventFired':
                     assert status is not None, 'no document response seen'
                     return status
-            assert time.monotonic() < deadline, f'{url} did not load'
+            assert time.monotonic() < deadline, 'the page did not load'
             self.events.append(json.loads(self.ws.recv()))
 
     def js(self, expression: str):
@@ -199,8 +206,12 @@ def page_state(browser) -> dict:
           who: text('#who'),
           signedIn: text('#signed-in'),
           debugActions: !!document.querySelector('#debug-actions'),
-          actions: [...document.querySelectorAll('#debug-actions a.button')]
+          actions: [...document.querySelectorAll('#debug-actions .button')]
                      .map((a) => a.id),
+          forms: [...document.querySelectorAll('#debug-actions form')]
+                     .map((f) => f.method + ' ' + f.querySelector('.button').id),
+          headerColor: getComputedStyle(document.querySelector('header.top'))
+                     .backgroundColor,
           navDatabase: [...document.querySelectorAll('header nav a')]
                      .some((a) => a.textContent.trim() === 'Database'),
           courses: text('#table-courses'),
@@ -221,6 +232,33 @@ def assert_fits(state: dict, what: str) -> None:
         f'{state["innerWidth"]}px window'
     )
     assert state['scripts'] == 0, f'{what}: the page runs scripts'
+    # The inline style sheet applied: the policy allows what the page needs.
+    assert state['headerColor'] == ACCENT, f'{what}: style sheet blocked?'
+
+
+def press(browser, button_id: str) -> int:
+    """Click a button of the page; return the status of the page it loads.
+
+    The click is a DevTools input, not a script of the page's own.
+    """
+    box = browser.js(
+        f"""(() => {{ const b = document.getElementById('{button_id}');
+                      b.scrollIntoView({{block: 'center'}});
+                      const r = b.getBoundingClientRect();
+                      return [r.x + r.width / 2, r.y + r.height / 2]; }})()"""
+    )
+    browser.events = []
+    for kind in ('mousePressed', 'mouseReleased'):
+        browser.call(
+            'Input.dispatchMouseEvent',
+            session=True,
+            type=kind,
+            x=box[0],
+            y=box[1],
+            button='left',
+            clickCount=1,
+        )
+    return browser.wait_loaded()
 
 
 def create_course(server) -> None:
@@ -254,6 +292,7 @@ def test_stand_alone_pages(browser, screen, vngshare_server):
         'action-clear',
         'action-init',
     ]
+    assert home['forms'] == ['post action-clear', 'post action-init']
     assert 'Stand-alone mode' in home['body']
     assert_fits(home, 'welcome page')
 
@@ -287,6 +326,17 @@ def test_stand_alone_pages(browser, screen, vngshare_server):
     assert home['who'] is None
     assert '?user=NAME' in home['signedIn']
     assert not home['debugActions'] and not home['navDatabase']
+
+    # Pressing "Load sample data" posts its form (with the XSRF token and
+    # its cookie) and loads the sample courses.
+    assert browser.open(server.api + '?user=root') == 200
+    assert press(browser, 'action-init') == 200
+    answer = json.loads(browser.js('document.body.innerText'))
+    assert answer == {
+        'success': True,
+        'message': 'Database initialized with sample data',
+    }
+    assert 'course1' in ok(server.get('courses', user='root'))['courses']
 
 
 def test_hub_pages(browser, screen, hub_server):

@@ -1,17 +1,26 @@
 """Pages around the API: health, welcome page, favicon, the JSON envelope of
-routing errors, the debug actions, and internal errors.
+routing errors, the debug actions (and their protection against cross-site
+requests), the pages' security headers, and internal errors.
 """
 
 from __future__ import annotations
 
+import html
 import json
-import shutil
+import re
+import urllib.parse
 
 import pytest
 import requests
 from _api import err, ok, tree
 
 DUMP = 'initialize-Data6ase'
+# What a cross-site link or redirect looks like to the server.
+CROSS_SITE_NAVIGATION = {
+    'Sec-Fetch-Mode': 'navigate',
+    'Sec-Fetch-Site': 'cross-site',
+    'Sec-Fetch-Dest': 'document',
+}
 
 
 @pytest.fixture(params=['vngshare', 'hub'])
@@ -73,6 +82,28 @@ def test_welcome_page_shows_debug_actions_to_everyone_in_debug(vngshare_server):
     page = vngshare_server.request('GET', '', user='eric')
     assert_html(page)
     assert DUMP in page.text
+
+
+@pytest.mark.parametrize(
+    'page', ['', DUMP + '?action=dump&human-readable=true'], ids=['home', 'dump']
+)
+def test_pages_carry_security_headers(server, page):
+    resp = server.request('GET', page, user='root')
+    assert_html(resp)
+    assert resp.headers['X-Content-Type-Options'] == 'nosniff'
+    assert resp.headers['X-Frame-Options'] == 'DENY'
+    policy = {
+        part.strip().split()[0]: part.strip().split()[1:]
+        for part in resp.headers['Content-Security-Policy'].split(';')
+    }
+    # No script at all, nothing from elsewhere, never in a frame.
+    assert policy['default-src'] == ["'none'"]
+    assert 'script-src' not in policy
+    assert policy['frame-ancestors'] == ["'none'"]
+    assert policy['form-action'] == ["'self'"]
+    assert policy['base-uri'] == ["'none'"]
+    assert '<script' not in resp.text
+    assert ' style=' not in resp.text  # inline style attributes would be blocked
 
 
 def test_favicon(server):
@@ -183,14 +214,191 @@ def test_unknown_action_is_400(server):
 
 
 # --------------------------------------------------------------------------
+# debug actions under the Hub in debug mode: cookies, tokens, XSRF
+
+
+@pytest.fixture
+def hub_debug_server(start_ngshare, hub, ngshare_database_url):
+    """ngshare under the Hub stand-in with --debug (admin ``root``)."""
+    return start_ngshare(
+        hub_mode=True, hub=hub, args=['--debug'], database_url=ngshare_database_url
+    )
+
+
+def browser_login(server, name) -> requests.Session:
+    """Log ``name`` in through the Hub's OAuth as a browser would."""
+    browser = requests.Session()
+    start = browser.get(server.url(''), allow_redirects=False, timeout=30)
+    err(start, 302, 'Login required')
+    authorize = urllib.parse.urljoin(server.hub.url, start.headers['Location'])
+    back = browser.get(
+        authorize, params={'login_as': name}, allow_redirects=False, timeout=30
+    )
+    assert back.status_code == 302, back.text
+    callback = urllib.parse.urljoin(server.base, back.headers['Location'])
+    done = browser.get(callback, allow_redirects=False, timeout=30)
+    assert done.status_code == 302, (done.status_code, done.text[:500])
+    # The cookie alone now identifies the browser.
+    page = browser.get(server.url(''), allow_redirects=False, timeout=30)
+    assert_html(page)
+    assert f'Signed in as <strong>{name}</strong>' in page.text
+    return browser
+
+
+def form_action(page_html: str, button_id: str) -> str:
+    """The action URL of the form holding the button ``button_id``."""
+    match = re.search(
+        r'<form method="post" action="([^"]+)">\s*<button[^>]*id="'
+        + re.escape(button_id)
+        + '"',
+        page_html,
+    )
+    assert match, f'no POST form for #{button_id} in:\n{page_html}'
+    return html.unescape(match.group(1))
+
+
+def submit(server, browser: requests.Session, button_id: str, **headers):
+    """Press a button of the welcome page: POST its form, as a browser does."""
+    page = browser.get(server.url(''), allow_redirects=False, timeout=30)
+    assert_html(page)
+    action = urllib.parse.urljoin(server.api, form_action(page.text, button_id))
+    return browser.post(action, headers=headers, allow_redirects=False, timeout=30)
+
+
+@pytest.mark.parametrize('action', ['clear', 'init'])
+def test_cookie_only_get_cannot_change_the_database(hub_debug_server, action):
+    server = hub_debug_server
+    create_course(server, 'Keep 101', ['eric'])
+    eric = browser_login(server, 'eric')
+    # A link on another site, followed by eric's browser (cookie sent).
+    resp = eric.get(
+        server.url(DUMP),
+        params={'action': action},
+        headers=CROSS_SITE_NAVIGATION,
+        allow_redirects=False,
+        timeout=30,
+    )
+    err(resp, 403, 'Permission denied')
+    assert courses(server) == ['Keep 101']
+    # The cookie still works for reading: the dump is a plain page view.
+    assert 'Keep 101' in json.dumps(
+        ok(eric.get(server.url(DUMP), params={'action': 'dump'}, timeout=30))
+    )
+
+
+def test_post_without_the_right_xsrf_token_is_refused(hub_debug_server):
+    server = hub_debug_server
+    create_course(server, 'Keep 101', ['eric'])
+    eric = browser_login(server, 'eric')
+    kevin = browser_login(server, 'kevin')
+    kevin_page = kevin.get(server.url(''), timeout=30).text
+    kevin_xsrf = urllib.parse.parse_qs(
+        urllib.parse.urlsplit(form_action(kevin_page, 'action-clear')).query
+    )['_xsrf'][0]
+    for params in (
+        {'action': 'clear'},  # no token
+        {'action': 'clear', '_xsrf': 'forged'},
+        {'action': 'clear', '_xsrf': kevin_xsrf},  # another browser's token
+    ):
+        for place in ('query', 'body'):
+            # A connection of its own: a refused request's body may be left
+            # unread, and the server then closes the connection.
+            attempt = requests.Session()
+            attempt.cookies.update(eric.cookies)
+            resp = attempt.post(
+                server.url(DUMP),
+                params=params if place == 'query' else None,
+                data=params if place == 'body' else None,
+                allow_redirects=False,
+                timeout=30,
+            )
+            # The Hub library does not accept the login cookie of a POST
+            # without its XSRF token: the caller is anonymous.
+            err(resp, 401, 'Login required')
+    assert courses(server) == ['Keep 101']
+
+
+def test_post_with_the_xsrf_token_of_the_page_runs_the_action(hub_debug_server):
+    server = hub_debug_server
+    create_course(server, 'Gone 101', ['eric'])
+    eric = browser_login(server, 'eric')
+    resp = submit(server, eric, 'action-clear')
+    assert ok(resp)['message'] == 'Database cleared'
+    assert courses(server) == []
+    resp = submit(server, eric, 'action-init')
+    assert ok(resp)['message'] == 'Database initialized with sample data'
+    assert courses(server) == ['course1', 'course2']
+
+
+def test_api_clients_with_a_token_keep_the_documented_get(hub_debug_server):
+    server = hub_debug_server
+    create_course(server, 'Gone 101', ['eric'])
+    ok(server.request('GET', DUMP, user='eric', params={'action': 'clear'}))
+    assert courses(server) == []
+    ok(server.request('GET', DUMP, user='eric', params={'action': 'init'}))
+    assert courses(server) == ['course1', 'course2']
+    # A POST with a token needs no XSRF token: it cannot come from a page.
+    ok(server.request('POST', DUMP, user='eric', params={'action': 'clear'}))
+    assert courses(server) == []
+
+
+def test_post_actions_never_run_outside_debug_mode(hub_server):
+    create_course(hub_server, 'Keep 101', ['eric'])
+    for action in ('clear', 'init'):
+        for user in ('root', 'eric'):
+            resp = hub_server.request(
+                'POST', DUMP, user=user, params={'action': action}
+            )
+            err(resp, 403, 'Permission denied')
+    root = browser_login(hub_server, 'root')
+    page = root.get(hub_server.url(''), timeout=30).text
+    assert 'action-clear' not in page and '_xsrf' not in page
+    assert courses(hub_server) == ['Keep 101']
+
+
+def test_post_of_other_actions_is_400(hub_debug_server):
+    for action in ('dump', 'explode', ''):
+        resp = hub_debug_server.request(
+            'POST', DUMP, user='root', params={'action': action}
+        )
+        err(resp, 400, 'Unknown action')
+
+
+def test_stand_alone_forms_work_and_need_the_xsrf_token(vngshare_server):
+    server = vngshare_server
+    create_course(server, 'Gone 101', ['eric'])
+    browser = requests.Session()
+    page = browser.get(server.api, params={'user': 'eric'}, timeout=30)
+    assert_html(page)
+    action = form_action(page.text, 'action-clear')
+    assert 'user=eric' in action
+    # Without the token of the page (and its cookie), nothing happens.
+    err(
+        requests.post(
+            server.url(DUMP), params={'action': 'clear', 'user': 'eric'}, timeout=30
+        ),
+        403,
+        'Permission denied',
+    )
+    assert courses(server) == ['Gone 101']
+    resp = browser.post(urllib.parse.urljoin(server.api, action), timeout=30)
+    assert ok(resp)['message'] == 'Database cleared'
+    assert courses(server) == []
+
+
+# --------------------------------------------------------------------------
 # internal errors
 
 
-def break_storage(server):
-    """Replace the storage folder by a regular file: writes must fail."""
-    assert server.storage.is_dir()
-    shutil.rmtree(server.storage)
-    server.storage.write_bytes(b'not a folder')
+def lose_blobs(server):
+    """Remove every stored file behind ngshare's back: its rows now dangle."""
+    blobs = [path for path in server.storage.rglob('*') if path.is_file()]
+    blobs = [
+        path for path in blobs if path.relative_to(server.storage).parts[0] == 'sha256'
+    ]
+    assert blobs, list(server.storage.rglob('*'))
+    for path in blobs:
+        path.unlink()
 
 
 def release(server, course, assignment):
@@ -204,21 +412,23 @@ def release(server, course, assignment):
 
 def test_internal_error_in_production_hides_details(hub_server):
     create_course(hub_server, 'Broken 101')
-    break_storage(hub_server)
-    resp = release(hub_server, 'Broken 101', 'A1')
+    ok(release(hub_server, 'Broken 101', 'A1'))
+    lose_blobs(hub_server)
+    resp = hub_server.request('GET', ('assignment', 'Broken 101', 'A1'), user='root')
     err(resp, 500, 'Internal server error')
     assert 'Traceback' not in resp.text
-    # The server survives the failure, and nothing half-stored is listed.
+    # The server survives the failure.
     assert hub_server.running
     assert courses(hub_server) == ['Broken 101']
-    resp = hub_server.request('GET', ('assignments', 'Broken 101'), user='root')
-    assert ok(resp)['assignments'] == []
 
 
 def test_internal_error_in_debug_explains(vngshare_server):
     create_course(vngshare_server, 'Broken 101')
-    break_storage(vngshare_server)
-    resp = release(vngshare_server, 'Broken 101', 'A1')
+    ok(release(vngshare_server, 'Broken 101', 'A1'))
+    lose_blobs(vngshare_server)
+    resp = vngshare_server.request(
+        'GET', ('assignment', 'Broken 101', 'A1'), user='root'
+    )
     assert resp.status_code == 500, resp.text
     assert resp.headers['Content-Type'].startswith('application/json')
     body = resp.json()

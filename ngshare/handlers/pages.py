@@ -1,13 +1,59 @@
-"""Pages for people and probes: welcome page, favicon, /healthz, debug actions."""
+"""Pages for people and probes: welcome page, favicon, /healthz, debug actions.
+
+The two HTML pages (welcome page, human-readable dump) use no script, and
+say so to the browser: their Content-Security-Policy allows only their
+inline style sheet, the favicon, and forms posting back here, and no page
+may frame them.
+
+The destructive debug actions (``clear``, ``init``) change the database, so
+under the Hub a browser's login cookie alone must not trigger them: a
+cross-site link or redirect is a top-level GET, and the browser sends the
+cookie with it (``SameSite=Lax`` allows that). A GET runs them only for a
+caller who presented a token (API clients), as documented; the welcome
+page's buttons are forms that POST with the XSRF token instead.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+
+from tornado.web import HTTPError
 
 from ..errors import ApiError, permission_denied
 from ..operations import debug
 from ..version import __version__
 from .base import BaseHandler
+
+log = logging.getLogger('ngshare.handlers')
+
+# What the templates need: their own <style> element, the favicon, forms
+# that post to this server. No script, no frame, no other origin.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+CHANGING_ACTIONS = ('clear', 'init')
+
+
+class PageHandler(BaseHandler):
+    """A handler that may answer an HTML page."""
+
+    def render_page(self, template: str, **kwargs) -> None:
+        """Answer an HTML page (nosniff and X-Frame-Options come from base)."""
+        self.set_header('Content-Type', 'text/html; charset=UTF-8')
+        self.set_header('Content-Security-Policy', PAGE_CSP)
+        self.render(template, **kwargs)
+
+    def token_presented(self) -> bool:
+        """Whether the caller was identified by a token, not by a cookie.
+
+        Under the Hub the authenticator uses the token of the request
+        (``Authorization`` header or ``token`` parameter) whenever there is
+        one, and the login cookie only otherwise.
+        """
+        hub_auth = getattr(self.runtime.authenticator, 'hub_auth', None)
+        return bool(hub_auth is not None and hub_auth.get_token(self, in_cookie=False))
 
 
 class HealthHandler(BaseHandler):
@@ -28,7 +74,7 @@ class FaviconHandler(BaseHandler):
         self.render('favicon.svg')
 
 
-class HomeHandler(BaseHandler):
+class HomeHandler(PageHandler):
     """The welcome page; shows the debug actions to those who may use them.
 
     Under the Hub a visitor is sent through the Hub's login first (as the
@@ -41,26 +87,31 @@ class HomeHandler(BaseHandler):
         return not self.config.vngshare
 
     def get(self):
-        self.set_header('Content-Type', 'text/html; charset=UTF-8')
         actor = self.actor
         may_dump = actor is not None and (actor.is_admin or self.config.debug)
-        self.render(
+        may_change = actor is not None and self.config.debug
+        self.render_page(
             'home.html',
             actor=actor,
             prefix=self.config.prefix,
             debug=self.config.debug,
             vngshare=self.config.vngshare,
             may_dump=may_dump,
-            may_change=actor is not None and self.config.debug,
+            may_change=may_change,
+            # Sent in the forms' query string: under the Hub the caller is
+            # identified (and the XSRF token checked) before the body is read.
+            xsrf=self.xsrf_token.decode('ascii') if may_change else '',
             version=__version__,
         )
 
 
-class DebugHandler(BaseHandler):
+class DebugHandler(PageHandler):
     """``initialize-Data6ase?action=dump|clear|init``.
 
     Dumping is for admins, or anyone in debug mode; clearing and loading
-    sample data run only in debug mode, whoever asks.
+    sample data run only in debug mode, whoever asks: by GET for a caller
+    with a token (or stand-alone), by POST with the XSRF token of the
+    welcome page for a browser.
     """
 
     async def get(self):
@@ -70,14 +121,39 @@ class DebugHandler(BaseHandler):
                 raise permission_denied()
             tables = await self.run(debug.dump)
             if self.get_argument('human-readable', 'false') == 'true':
-                self.set_header('Content-Type', 'text/html; charset=UTF-8')
-                self.render('dump.html', tables=tables, prefix=self.config.prefix)
+                self.render_page('dump.html', tables=tables, prefix=self.config.prefix)
             else:
                 self.finish(json.dumps({'success': True, **tables}))
-        elif action in ('clear', 'init'):
+        elif action in CHANGING_ACTIONS:
             if not self.config.debug:
                 raise permission_denied()
-            operation = debug.clear if action == 'clear' else debug.init
-            await self.answer(operation, write=True)
+            if not self.config.vngshare and not self.token_presented():
+                # The login cookie alone: maybe a cross-site navigation.
+                log.warning(
+                    'Refused %s by GET with only the login cookie (%s): the'
+                    ' welcome page POSTs it with the XSRF token',
+                    action,
+                    self.actor.name,
+                )
+                raise permission_denied()
+            await self.change(action)
         else:
             raise ApiError(400, 'Unknown action')
+
+    async def post(self):
+        action = self.get_argument('action', '')
+        if action not in CHANGING_ACTIONS:
+            raise ApiError(400, 'Unknown action')
+        if not self.config.debug:
+            raise permission_denied()
+        if not self.token_presented():
+            try:
+                self.check_xsrf_cookie()
+            except HTTPError as error:
+                log.warning('Refused %s: %s', action, error.log_message)
+                raise permission_denied() from None
+        await self.change(action)
+
+    async def change(self, action: str) -> None:
+        operation = debug.clear if action == 'clear' else debug.init
+        await self.answer(operation, write=True)

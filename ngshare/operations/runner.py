@@ -5,7 +5,8 @@ failure its transaction rolls back and the blobs it created are removed
 again (unless a committed row meanwhile refers to the same content). A write
 that loses a race on a unique constraint is retried, so that its second run
 sees the winner and answers the documented 409 (or, for an update, simply
-succeeds).
+succeeds). A blob store that refuses (full, read-only, gone) answers 507
+``Storage full`` or 503 ``Storage unavailable``, logged once for the admin.
 """
 
 from __future__ import annotations
@@ -20,12 +21,29 @@ from ..errors import ApiError
 from ..gc import is_referenced
 from ..permissions import Actor
 from ..runtime import Runtime
+from ..storage import BlobStoreFailure
 from .context import Context
 from .trees import lock_blob
 
 log = logging.getLogger('ngshare.operations')
 
 WRITE_ATTEMPTS = 3
+
+STORAGE_FULL = 'Storage full'
+STORAGE_UNAVAILABLE = 'Storage unavailable'
+
+
+def storage_api_error(failure: BlobStoreFailure) -> ApiError:
+    """The documented answer to a storage refusal, logged for the admin.
+
+    507 when more room would help (ENOSPC, EDQUOT, EFBIG), else 503: the
+    client may try again later, and the admin reads one ERROR line naming
+    the errno, the blob relative to the storage folder, and what to do.
+    """
+    log.error('%s (the request was refused)', failure.advice())
+    if failure.full:
+        return ApiError(507, STORAGE_FULL)
+    return ApiError(503, STORAGE_UNAVAILABLE)
 
 
 def run_operation(
@@ -60,6 +78,9 @@ def run_operation(
                 ) from error
             log.info('Retrying after a concurrent change: %s', error.orig)
             continue
+        except BlobStoreFailure as failure:
+            _forget(runtime, ctx)
+            raise storage_api_error(failure) from None
         except BaseException:
             _forget(runtime, ctx)
             raise
