@@ -8,7 +8,7 @@ import json
 
 import requests
 
-__all__ = ['b64', 'err', 'files_of', 'md5', 'ok', 'tree']
+__all__ = ['b64', 'err', 'files_of', 'md5', 'ok', 'seed_course', 'tree']
 
 
 def b64(data: bytes) -> str:
@@ -77,3 +77,29 @@ def err(resp: requests.Response, status: int, message: str) -> None:
         _describe(resp)
     )
     assert resp.json() == {'success': False, 'message': message}, _describe(resp)
+
+
+def seed_course(server, course: str, instructor: str, student: str) -> None:
+    """As root: ``course`` taught by ``instructor``, with ``student`` enrolled
+    and an assignment ``ps1`` released (one small notebook)."""
+    ok(
+        server.post(
+            ('course', course),
+            user='root',
+            data={'instructors': json.dumps([instructor])},
+        )
+    )
+    ok(
+        server.post(
+            ('student', course, student),
+            user=instructor,
+            data={'first_name': 'L', 'last_name': 'L', 'email': 'l@x.org'},
+        )
+    )
+    ok(
+        server.post(
+            ('assignment', course, 'ps1'),
+            user=instructor,
+            data={'files': tree({'ps1.ipynb': b'{}'})},
+        )
+    )

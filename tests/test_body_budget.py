@@ -11,13 +11,12 @@ accepted.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
 
 import pytest
 import requests
-from _api import ok, tree
+from _api import ok, seed_course, tree
 from _rawhttp import (
     closed_by_server,
     head_of,
@@ -40,28 +39,10 @@ BUSY = {'success': False, 'message': 'Server busy, try again later'}
 
 @pytest.fixture
 def server(start_ngshare):
-    started = start_ngshare(hub_mode=True, args=['--max-buffered-size', '10M'])
-    ok(
-        started.post(
-            ('course', COURSE),
-            user='root',
-            data={'instructors': json.dumps([INSTRUCTOR])},
-        )
+    started = start_ngshare(
+        hub_mode=True, args=['--max-buffered-size', '10M', '--max-body-size', '8M']
     )
-    ok(
-        started.post(
-            ('student', COURSE, STUDENT),
-            user=INSTRUCTOR,
-            data={'first_name': 'L', 'last_name': 'L', 'email': 'l@x.org'},
-        )
-    )
-    ok(
-        started.post(
-            ('assignment', COURSE, 'ps1'),
-            user=INSTRUCTOR,
-            data={'files': tree({'ps1.ipynb': b'{}'})},
-        )
-    )
+    seed_course(started, COURSE, INSTRUCTOR, STUDENT)
     return started
 
 

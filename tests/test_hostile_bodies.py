@@ -21,14 +21,13 @@ servers, in ``test_body_budget.py`` and ``test_slow_bodies.py``.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 import requests
-from _api import ok, tree
+from _api import ok, seed_course
 from _rawhttp import head_of, opened, parse_answer, read_until_closed, send_quietly
 from _servers import HubStub, _start, token_for
 from _transfer import MIB, proc_status_kb
@@ -56,27 +55,7 @@ def server(tmp_path_factory):
     hub = HubStub(tmp_path_factory.mktemp('hostile-hub'))
     started = _start(tmp_path_factory.mktemp('hostile'), hub_mode=True, hub=hub)
     try:
-        ok(
-            started.post(
-                ('course', COURSE),
-                user='root',
-                data={'instructors': json.dumps([INSTRUCTOR])},
-            )
-        )
-        ok(
-            started.post(
-                ('student', COURSE, STUDENT),
-                user=INSTRUCTOR,
-                data={'first_name': 'L', 'last_name': 'L', 'email': 'l@x.org'},
-            )
-        )
-        ok(
-            started.post(
-                ('assignment', COURSE, 'ps1'),
-                user=INSTRUCTOR,
-                data={'files': tree({'ps1.ipynb': b'{}'})},
-            )
-        )
+        seed_course(started, COURSE, INSTRUCTOR, STUDENT)
         yield started
     finally:
         started.stop()

@@ -14,12 +14,11 @@ of them.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.parse
 
 import pytest
-from _api import ok, tree
+from _api import ok, seed_course, tree
 from _rawhttp import (
     closed_by_server,
     head_of,
@@ -51,27 +50,7 @@ def server(tmp_path_factory):
         args=['--body-timeout', '1', '--min-body-rate', '1000', '--idle-timeout', '1'],
     )
     try:
-        ok(
-            started.post(
-                ('course', COURSE),
-                user='root',
-                data={'instructors': json.dumps([INSTRUCTOR])},
-            )
-        )
-        ok(
-            started.post(
-                ('student', COURSE, STUDENT),
-                user=INSTRUCTOR,
-                data={'first_name': 'L', 'last_name': 'L', 'email': 'l@x.org'},
-            )
-        )
-        ok(
-            started.post(
-                ('assignment', COURSE, 'ps1'),
-                user=INSTRUCTOR,
-                data={'files': tree({'ps1.ipynb': b'{}'})},
-            )
-        )
+        seed_course(started, COURSE, INSTRUCTOR, STUDENT)
         yield started
     finally:
         started.stop()
