@@ -39,7 +39,7 @@ import sys
 from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from . import config as defaults
@@ -334,9 +334,17 @@ def run_deleted(args: argparse.Namespace) -> int:
                         as_name=args.as_name,
                         submissions_only=args.submissions_only,
                     )
+                    session.commit()
                 except deleted.RestoreError as error:
                     raise AdminError(str(error)) from None
-                session.commit()
+                except IntegrityError:
+                    # A course or assignment of the same name was created
+                    # meanwhile (the unique constraints caught it): run
+                    # again, the restore then says what is in the way.
+                    raise AdminError(
+                        f'item {args.item} conflicts with a concurrent change;'
+                        ' nothing was restored, run the command again'
+                    ) from None
             note(message)
         else:
             freed = purge_deleted(runtime)

@@ -228,9 +228,11 @@ def delete_orphans(
     """Remove ``candidates`` that are still garbage; the result lists the
     deleted, kept and failed ones (its inventory is empty).
 
-    ``writer`` makes write sessions (``BEGIN IMMEDIATE`` on SQLite). Each
-    candidate is checked again under the blob lock: still unreferenced, still
-    the same file, still older than the grace period.
+    ``writer`` makes write sessions (``BEGIN IMMEDIATE`` on SQLite, READ
+    COMMITTED on PostgreSQL: the check after each lock is a fresh statement,
+    so it sees a reference committed while it waited). Each candidate is
+    checked again under the blob lock: still unreferenced, still the same
+    file, still older than the grace period.
     """
     result = GarbageCollection(Inventory())
     candidates = list(candidates)

@@ -3,8 +3,9 @@
 At start-up (before serving) and then once an hour, deleted courses and
 assignments older than the retention period are purged and their blobs
 removed, unless something else still refers to the same content. Several
-replicas may do this at the same time: purging is idempotent and blob
-removal takes the same locks as every request.
+replicas may do this at the same time: purging locks the expired items'
+rows (so the second replica finds nothing left, and a restore in flight
+commits first), and blob removal takes the same locks as every request.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from ..permissions import require_instructor, require_member
 from .context import Context
 from .deleted import keep_deleted_assignment
 from .lookup import (
+    DELETE,
+    KEEP,
     assignment_exists,
     files_of_assignments,
     find_assignment,
@@ -41,7 +43,9 @@ def get_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
 def release_assignment(
     ctx: Context, course_id: str, assignment_id: str, files_json: str | None
 ) -> dict:
-    course = find_course(ctx.session, course_id)
+    # The course stays until this commits; a concurrent release of the same
+    # name is caught by the unique constraint (the loser's retry answers 409).
+    course = find_course(ctx.session, course_id, lock=KEEP)
     require_instructor(ctx.session, ctx.actor, course)
     if assignment_exists(ctx.session, course, assignment_id):
         raise conflict('Assignment already exists')
@@ -55,10 +59,15 @@ def release_assignment(
 
 
 def delete_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
-    """Remove the assignment with all its submissions and feedback."""
-    course = find_course(ctx.session, course_id)
+    """Remove the assignment with all its submissions and feedback.
+
+    The assignment's row is locked first: submissions and feedback uploads
+    in flight commit before it is read (and kept restorable) whole, later
+    ones find it gone (404), and of two deletes the second answers 404.
+    """
+    course = find_course(ctx.session, course_id, lock=KEEP)
     require_instructor(ctx.session, ctx.actor, course)
-    assignment = find_assignment(ctx.session, course, assignment_id)
+    assignment = find_assignment(ctx.session, course, assignment_id, lock=DELETE)
     if ctx.keep_deleted:
         keep_deleted_assignment(ctx, course, assignment)
     else:

@@ -11,7 +11,7 @@ from ..names import is_storable, require_new_name
 from ..permissions import require_admin
 from .context import Context
 from .deleted import keep_deleted_course
-from .lookup import course_exists, ensure_user, files_of_course, find_course
+from .lookup import DELETE, course_exists, ensure_user, files_of_course, find_course
 from .trees import release_blobs
 
 
@@ -31,8 +31,13 @@ def create_course(ctx: Context, course_id: str, instructors_json: str | None) ->
     require_new_name(course_id)
     course = Course(id=course_id)
     ctx.session.add(course)
-    for name in dict.fromkeys(instructors):
+    names = list(dict.fromkeys(instructors))
+    # New users are created in name order, whatever the request's order: two
+    # courses created at once with the same new instructors never wait for
+    # each other's users in a cycle (a deadlock on PostgreSQL).
+    for name in sorted(names):
         ensure_user(ctx.session, name)
+    for name in names:
         course.roster.append(RosterEntry(user_id=name, role=INSTRUCTOR))
     ctx.session.flush()
     return {}
@@ -50,7 +55,14 @@ def _parse_instructors(instructors_json: str | None) -> list[str]:
 
 
 def delete_course(ctx: Context, course_id: str) -> dict:
-    course = find_course(ctx.session, course_id)
+    """Remove the course with everything in it.
+
+    The course row is locked first (by admins only, who may delete): every
+    write in the course in flight commits before the course is read (and
+    kept restorable) whole, later ones find it gone (404).
+    """
+    lock = DELETE if ctx.actor.is_admin else None
+    course = find_course(ctx.session, course_id, lock=lock)
     require_admin(ctx.actor)
     if ctx.keep_deleted:
         keep_deleted_course(ctx, course)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from ..database.models import (
     INSTRUCTOR,
@@ -42,7 +42,16 @@ def _jsonable(value):
 
 
 def clear(ctx: Context) -> dict:
-    """Remove everything but the calling user."""
+    """Remove everything but the calling user.
+
+    On PostgreSQL the courses table is locked first (``EXCLUSIVE`` mode:
+    plain reads go on, but every write, all of which lock a course row or
+    insert one, waits), so the blobs released are exactly those of the rows
+    deleted, and no row is added meanwhile that would then be removed
+    without its blobs.
+    """
+    if ctx.session.get_bind().dialect.name == 'postgresql':
+        ctx.session.execute(text('LOCK TABLE courses IN EXCLUSIVE MODE'))
     release_blobs(ctx, ctx.session.scalars(select(File.actual_name)))
     ctx.session.execute(delete(Course))
     ctx.session.execute(delete(User).where(User.id != ctx.actor.name))

@@ -29,7 +29,7 @@ from ..database.models import (
 )
 from ..timestamps import format_timestamp, parse_timestamp, utc_now
 from .context import Context
-from .lookup import ensure_user
+from .lookup import DELETE, KEEP, ensure_user, locked
 
 
 class RestoreError(Exception):
@@ -155,8 +155,16 @@ def restore(
     ``submissions_only`` re-attaches the submissions (with their feedback) of
     a deleted assignment to the live assignment of the same name (or
     ``as_name``): the repair after ``release_assignment --force``.
+
+    The kept item's row is locked first: two restores of one item, or a
+    restore and a purge, run one after the other, and the second finds it
+    gone. The live course (and assignment) restored into is locked as by a
+    submission, so it is not deleted meanwhile; a concurrent re-creation of
+    the same name is caught by the unique constraints.
     """
-    item = ctx.session.get(DeletedItem, item_id)
+    item = ctx.session.get(
+        DeletedItem, item_id, with_for_update=True, populate_existing=True
+    )
     if item is None:
         raise RestoreError(f'no deleted item {item_id}')
     missing = [
@@ -172,7 +180,9 @@ def restore(
             raise RestoreError('--submissions-only applies to assignments')
         message = _restore_course(ctx, payload, as_name or item.course_name)
     else:
-        course = ctx.session.scalar(select(Course).where(Course.id == item.course_name))
+        course = ctx.session.scalar(
+            locked(select(Course).where(Course.id == item.course_name), KEEP)
+        )
         if course is None:
             raise RestoreError(
                 f'course {item.course_name!r} does not exist; restore the course first'
@@ -228,8 +238,11 @@ def _restore_assignment(ctx: Context, course: Course, name: str, payload: dict) 
 
 def _restore_submissions_into(ctx: Context, course: Course, name: str, payload) -> str:
     assignment = ctx.session.scalar(
-        select(Assignment).where(
-            Assignment.course_id == course._id, Assignment.id == name
+        locked(
+            select(Assignment).where(
+                Assignment.course_id == course._id, Assignment.id == name
+            ),
+            KEEP,
         )
     )
     if assignment is None:
@@ -275,10 +288,19 @@ def purge_expired(session: Session, older_than: datetime.datetime) -> list[str]:
     """Forget items deleted before ``older_than``; return their blob keys.
 
     The caller removes those blobs once this commits, if nothing else refers
-    to them.
+    to them. The items' rows are locked (``FOR UPDATE``), so a restore of one
+    of them in flight commits first (and the item is no longer found), and
+    of two replicas purging at once the second finds nothing left to purge.
     """
     items = list(
-        session.scalars(select(DeletedItem).where(DeletedItem.deleted_at < older_than))
+        session.scalars(
+            locked(
+                select(DeletedItem)
+                .where(DeletedItem.deleted_at < older_than)
+                .order_by(DeletedItem._id),
+                DELETE,
+            )
+        )
     )
     keys = [blob.actual_name for item in items for blob in item.blobs]
     for item in items:

@@ -7,17 +7,30 @@ from ..filetree import parse_tree
 from ..permissions import require_instructor, require_self_or_instructor
 from ..timestamps import format_timestamp, parse_timestamp
 from .context import Context
-from .lookup import find_assignment, find_course, find_submission, require_student_found
+from .lookup import (
+    EXCLUSIVE,
+    KEEP,
+    find_assignment,
+    find_course,
+    find_submission,
+    require_student_found,
+)
 from .trees import list_tree, release_blobs, store_tree
 
 
-def _submission_at(ctx: Context, course, assignment_id, student_id, timestamp):
-    assignment = find_assignment(ctx.session, course, assignment_id)
+def _submission_at(
+    ctx: Context, course, assignment_id, student_id, timestamp, *, write=False
+):
+    assignment = find_assignment(
+        ctx.session, course, assignment_id, lock=KEEP if write else None
+    )
     require_student_found(ctx.session, course, assignment, student_id)
     if timestamp is None:
         raise bad_request('Please supply timestamp')
     when = parse_timestamp(timestamp)
-    return find_submission(ctx.session, assignment, student_id, when)
+    return find_submission(
+        ctx.session, assignment, student_id, when, lock=EXCLUSIVE if write else None
+    )
 
 
 def upload_feedback(
@@ -28,9 +41,13 @@ def upload_feedback(
     timestamp: str | None,
     files_json: str | None,
 ) -> dict:
-    course = find_course(ctx.session, course_id)
+    # Two uploads for one submission queue on its row: the second reads the
+    # feedback the first committed and replaces it whole (last wins).
+    course = find_course(ctx.session, course_id, lock=KEEP)
     require_instructor(ctx.session, ctx.actor, course)
-    submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)
+    submission = _submission_at(
+        ctx, course, assignment_id, student_id, timestamp, write=True
+    )
     tree = parse_tree(files_json, ctx.max_file_size)
     release_blobs(ctx, [row.actual_name for row in submission.feedback])
     submission.feedback = store_tree(ctx, tree)

@@ -3,11 +3,34 @@
 Every lookup by a client-supplied name goes through here, and a name that
 cannot exist (:func:`ngshare.names.can_exist`: NUL, a lone surrogate) is
 answered as absent without a query, so SQLite and PostgreSQL answer alike.
+
+Write operations pass ``lock=``: the row found is locked until commit, so
+that what the operation reads next, and then writes, cannot change under
+it. This is how every write is serializable on PostgreSQL, whose writers
+run at READ COMMITTED (see :mod:`ngshare.database.engine`): a second writer
+waits at the lock, and once it has it, every later statement sees what the
+first committed (a row deleted meanwhile is simply not found: the
+documented 404). Locks are taken in one order, course, then assignment,
+then submission, so two writers never wait for each other in a cycle.
+
+* :data:`KEEP` (``FOR KEY SHARE``): the row is not deleted meanwhile;
+  taken by writes that add to or replace what hangs off it. Many holders
+  at once, so concurrent submissions never queue behind each other.
+* :data:`EXCLUSIVE` (``FOR NO KEY UPDATE``): one such writer at a time, but
+  still compatible with :data:`KEEP`: a course's roster changes, one
+  submission's feedback replacement.
+* :data:`DELETE` (``FOR UPDATE``): waits for every holder of the others,
+  then reads what it is about to delete (and keep restorable) whole.
+
+On SQLite ``BEGIN IMMEDIATE`` already makes writers run one at a time, and
+SQLAlchemy emits no ``FOR`` clause there.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from sqlalchemy import Table, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,11 +48,28 @@ from ..database.models import (
 from ..errors import bad_request, not_found
 from ..names import ILLEGAL_NAME, can_exist, is_legal_new_name
 
+Lock = Mapping[str, bool]  # keyword arguments of ``with_for_update``
+KEEP: Lock = MappingProxyType({'read': True, 'key_share': True})
+EXCLUSIVE: Lock = MappingProxyType({'key_share': True})
+DELETE: Lock = MappingProxyType({})
 
-def find_course(session: Session, course_id: str) -> Course:
+
+def locked(query, lock: Lock | None):
+    """``query`` taking the row lock ``lock`` (None: no lock) on what it
+    finds, and refreshing an object the session already holds."""
+    if lock is None:
+        return query
+    return query.with_for_update(**lock).execution_options(populate_existing=True)
+
+
+def find_course(
+    session: Session, course_id: str, *, lock: Lock | None = None
+) -> Course:
     course = None
     if can_exist(course_id):
-        course = session.scalar(select(Course).where(Course.id == course_id))
+        course = session.scalar(
+            locked(select(Course).where(Course.id == course_id), lock)
+        )
     if course is None:
         raise not_found('Course not found')
     return course
@@ -41,12 +81,22 @@ def course_exists(session: Session, course_id: str) -> bool:
     return bool(session.scalar(select(exists().where(Course.id == course_id))))
 
 
-def find_assignment(session: Session, course: Course, assignment_id: str) -> Assignment:
+def find_assignment(
+    session: Session,
+    course: Course,
+    assignment_id: str,
+    *,
+    lock: Lock | None = None,
+) -> Assignment:
     assignment = None
     if can_exist(assignment_id):
         assignment = session.scalar(
-            select(Assignment).where(
-                Assignment.course_id == course._id, Assignment.id == assignment_id
+            locked(
+                select(Assignment).where(
+                    Assignment.course_id == course._id,
+                    Assignment.id == assignment_id,
+                ),
+                lock,
             )
         )
     if assignment is None:
@@ -121,6 +171,8 @@ def find_submission(
     assignment: Assignment,
     student_id: str,
     timestamp: datetime.datetime | None,
+    *,
+    lock: Lock | None = None,
 ) -> Submission:
     """The submission at ``timestamp``, or the latest one when it is None."""
     if not can_exist(student_id):
@@ -133,7 +185,7 @@ def find_submission(
         query = query.order_by(Submission.timestamp.desc(), Submission._id.desc())
     else:
         query = query.where(Submission.timestamp == timestamp)
-    submission = session.scalars(query.limit(1)).first()
+    submission = session.scalars(locked(query.limit(1), lock)).first()
     if submission is None:
         raise not_found('Submission not found')
     return submission

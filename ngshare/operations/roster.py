@@ -1,4 +1,13 @@
-"""Course rosters: instructors and students with their names and emails."""
+"""Course rosters: instructors and students with their names and emails.
+
+Every roster write locks the course row (:data:`~.lookup.EXCLUSIVE`) before
+it reads the roster: the checks "is this user an instructor?" (before adding
+them as a student) and "is the caller an instructor?" (before they update
+their own entry) then hold until commit, so adding a user as instructor and
+as student at once ends as one of the two orders would, never as a student
+who was made instructor meanwhile. Submissions and other writes in the
+course do not wait for it (they take :data:`~.lookup.KEEP`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +24,7 @@ from ..permissions import (
 )
 from .context import Context
 from .lookup import (
+    EXCLUSIVE,
     ensure_user,
     find_course,
     roster_entry,
@@ -82,7 +92,7 @@ def set_instructor(ctx: Context, course_id: str, user_id: str, fields: dict) -> 
 
     An instructor who was a student of the course stops being one.
     """
-    course = find_course(ctx.session, course_id)
+    course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     own_entry = ctx.actor.name == user_id and (
         role_in(ctx.session, ctx.actor, course) == INSTRUCTOR
     )
@@ -103,7 +113,7 @@ def get_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
 
 
 def remove_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
-    course = find_course(ctx.session, course_id)
+    course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_admin(ctx.actor)
     entry = roster_entry(ctx.session, course, user_id, INSTRUCTOR)
     if entry is None:
@@ -124,7 +134,7 @@ def list_instructors(ctx: Context, course_id: str) -> dict:
 
 
 def set_student(ctx: Context, course_id: str, user_id: str, fields: dict) -> dict:
-    course = find_course(ctx.session, course_id)
+    course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_instructor(ctx.session, ctx.actor, course)
     if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is not None:
         raise conflict('Cannot add instructor as student')
@@ -143,7 +153,7 @@ def get_student(ctx: Context, course_id: str, user_id: str) -> dict:
 
 
 def remove_student(ctx: Context, course_id: str, user_id: str) -> dict:
-    course = find_course(ctx.session, course_id)
+    course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_instructor(ctx.session, ctx.actor, course)
     entry = roster_entry(ctx.session, course, user_id, STUDENT)
     if entry is None:
@@ -154,7 +164,7 @@ def remove_student(ctx: Context, course_id: str, user_id: str) -> dict:
 
 def add_students(ctx: Context, course_id: str, students_json: str | None) -> dict:
     """Add or update many students; report each one, in request order."""
-    course = find_course(ctx.session, course_id)
+    course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_instructor(ctx.session, ctx.actor, course)
     students = _parse_students(students_json)
     status: list[dict] = [{} for _ in students]

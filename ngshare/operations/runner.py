@@ -2,20 +2,33 @@
 
 A request either commits everything it did or leaves nothing behind: on any
 failure its transaction rolls back and the blobs it created are removed
-again (unless a committed row meanwhile refers to the same content). A write
-that loses a race on a unique constraint is retried, so that its second run
-sees the winner and answers the documented 409 (or, for an update, simply
-succeeds). A blob store that refuses (full, read-only, gone) answers 507
-``Storage full`` or 503 ``Storage unavailable``, logged once for the admin.
+again (unless a committed row meanwhile refers to the same content).
+
+A write that loses a race to a concurrent one is run again, up to
+:data:`WRITE_ATTEMPTS` times with a short jittered pause, so that its next
+run sees the winner and answers the documented 4xx (or, for an update or a
+replacement, simply succeeds after it). That covers a unique constraint
+(SQLSTATE 23xxx), a serialization failure (40001) and a deadlock (40P01);
+a write that loses every attempt answers 409 ``Request conflicts with a
+concurrent change``. A PostgreSQL server that cannot be reached (or dropped
+the session) is tried again the same way and then answers 503 ``Database
+unavailable``; a database that is full (SQLite's "database or disk is
+full", PostgreSQL's 53100) answers 507 ``Storage full`` at once, as a full
+blob store does, and any other refusal (a SQLite I/O error, or its busy
+timeout spent) 503 ``Database unavailable`` at once. Each of these is
+logged with its code (SQLSTATE or SQLite error name), the operation and the
+attempts.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from ..errors import ApiError
 from ..gc import is_referenced
@@ -23,14 +36,57 @@ from ..permissions import Actor
 from ..runtime import Runtime
 from ..storage import BlobStoreFailure
 from .context import Context
-from .trees import lock_blob
+from .trees import FileRef, lock_blob
 
 log = logging.getLogger('ngshare.operations')
 
 WRITE_ATTEMPTS = 3
+# A read whose snapshot lists blobs that a later write has already removed
+# (replaced feedback, a deleted assignment without retention) reads again.
+READ_ATTEMPTS = 3
+# The pause before attempt n+1 is uniform in [0, RETRY_PAUSE * 2**(n-1)]
+# seconds: a few milliseconds, so that the racers do not meet again at once.
+RETRY_PAUSE = 0.02
 
 STORAGE_FULL = 'Storage full'
 STORAGE_UNAVAILABLE = 'Storage unavailable'
+CONFLICT = 'Request conflicts with a concurrent change'
+DATABASE_UNAVAILABLE = 'Database unavailable'
+
+# SQLSTATEs of a transaction that lost to a concurrent one.
+CONFLICT_STATES = ('40001', '40P01')
+# SQLSTATEs (and classes) after which a fresh attempt may succeed.
+RETRYABLE_STATES = ('57P01', '57P02', '57P03')
+RETRYABLE_CLASSES = ('08',)
+# Out of room, on PostgreSQL (disk_full) and SQLite.
+FULL_STATES = ('53100',)
+SQLITE_FULL = 'database or disk is full'
+
+
+def database_failure(error: DBAPIError) -> tuple[str, str]:
+    """(kind, code) of a database error: kind is 'conflict', 'full',
+    'unavailable' (try again) or 'refused' (no use trying again), code the
+    SQLSTATE or SQLite error name that says why, for the log."""
+    original = error.orig
+    sqlstate = getattr(original, 'sqlstate', None)
+    if sqlstate:
+        code = f'SQLSTATE {sqlstate}'
+    else:
+        code = getattr(original, 'sqlite_errorname', None) or type(original).__name__
+    if isinstance(error, IntegrityError) or sqlstate in CONFLICT_STATES:
+        return 'conflict', code
+    if sqlstate in FULL_STATES or SQLITE_FULL in str(original):
+        return 'full', code
+    if type(original).__module__.startswith('sqlite3'):
+        # Busy after the whole busy timeout, an I/O error: no use retrying.
+        return 'refused', code
+    if isinstance(error, OperationalError) and (
+        sqlstate is None
+        or sqlstate in RETRYABLE_STATES
+        or sqlstate[:2] in RETRYABLE_CLASSES
+    ):
+        return 'unavailable', code
+    return 'refused', code
 
 
 def storage_api_error(failure: BlobStoreFailure) -> ApiError:
@@ -54,8 +110,9 @@ def run_operation(
     *,
     write: bool,
 ) -> dict:
-    attempts = WRITE_ATTEMPTS if write else 1
+    attempts = WRITE_ATTEMPTS if write else READ_ATTEMPTS
     factory = runtime.writer if write else runtime.reader
+    name = getattr(operation, '__name__', repr(operation))
     for attempt in range(1, attempts + 1):
         ctx = None
         try:
@@ -71,12 +128,40 @@ def run_operation(
                 session.commit()
         except (IntegrityError, OperationalError) as error:
             _forget(runtime, ctx)
+            kind, code = database_failure(error)
+            detail = str(error.orig).strip().splitlines()[0] if error.orig else error
+            if kind == 'full':
+                log.error(
+                    'The database is full (%s: %s) in %s; the request was refused.'
+                    ' Give the database more room.',
+                    code,
+                    detail,
+                    name,
+                )
+                raise ApiError(507, STORAGE_FULL) from None
+            if kind == 'refused' or (kind == 'unavailable' and not write):
+                log.error('Database failure in %s (%s: %s)', name, code, detail)
+                raise ApiError(503, DATABASE_UNAVAILABLE) from None
             if attempt == attempts:
-                log.warning('Giving up after %d attempts: %s', attempts, error)
-                raise ApiError(
-                    409, 'Request conflicts with a concurrent change'
-                ) from error
-            log.info('Retrying after a concurrent change: %s', error.orig)
+                log.warning(
+                    'Giving up on %s after %d attempts: %s (%s)',
+                    name,
+                    attempts,
+                    code,
+                    detail,
+                )
+                if kind == 'conflict':
+                    raise ApiError(409, CONFLICT) from None
+                raise ApiError(503, DATABASE_UNAVAILABLE) from None
+            log.info(
+                'Retrying %s (attempt %d of %d failed: %s, %s)',
+                name,
+                attempt,
+                attempts,
+                code,
+                detail,
+            )
+            time.sleep(random.uniform(0, RETRY_PAUSE * 2 ** (attempt - 1)))  # noqa: S311
             continue
         except BlobStoreFailure as failure:
             _forget(runtime, ctx)
@@ -84,9 +169,22 @@ def run_operation(
         except BaseException:
             _forget(runtime, ctx)
             raise
+        if not write and attempt < attempts and _blobs_gone(runtime, result):
+            # A write committed after this snapshot and removed blobs the
+            # snapshot still lists: a fresh snapshot lists what replaced them.
+            log.info('Reading %s again: a concurrent write replaced it', name)
+            continue
         remove_unreferenced_blobs(runtime, actor, ctx.released_blobs)
         return result
     raise AssertionError('unreachable')
+
+
+def _blobs_gone(runtime: Runtime, result: dict) -> bool:
+    """Whether some file of a read's answer has no blob any more."""
+    return any(
+        isinstance(ref, FileRef) and not runtime.store.path_for(ref.key).is_file()
+        for ref in result.get('files', ())
+    )
 
 
 def _forget(runtime: Runtime, ctx: Context | None) -> None:

@@ -12,6 +12,7 @@ from ..permissions import require_instructor, require_member, require_self_or_in
 from ..timestamps import format_timestamp, parse_timestamp, utc_now
 from .context import Context
 from .lookup import (
+    KEEP,
     ensure_user,
     find_assignment,
     find_course,
@@ -65,9 +66,12 @@ def list_student_submissions(
 def submit(
     ctx: Context, course_id: str, assignment_id: str, files_json: str | None
 ) -> dict:
-    course = find_course(ctx.session, course_id)
+    # Course and assignment stay until this commits (a delete in flight
+    # commits first, and this answers 404); submissions never queue behind
+    # each other, their timestamps are kept apart by the unique constraint.
+    course = find_course(ctx.session, course_id, lock=KEEP)
     require_member(ctx.session, ctx.actor, course)
-    assignment = find_assignment(ctx.session, course, assignment_id)
+    assignment = find_assignment(ctx.session, course, assignment_id, lock=KEEP)
     tree = parse_tree(files_json, ctx.max_file_size)
     ensure_user(ctx.session, ctx.actor.name)
     submission = Submission(
