@@ -1,0 +1,175 @@
+"""Fixtures and checks shared by the race modules (test_replica_races*.py).
+
+``pair`` is two servers that share one database: on PostgreSQL two real
+replicas (``start_replicas``), on SQLite one process given twice, so that
+the same test bodies exercise the replicas' code paths and, on SQLite, the
+same code under SQLite's writer lock. ``make_pair(args=...)`` starts such a
+pair with extra flags. Requests alternate between the two (``pair[i % 2]``).
+
+The checks here are the invariants every race test states: exactly one
+winner and the documented answer for every loser (``one_winner``), and the
+admin command's view of the kept deleted items (``deleted_items``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+from _api import err, files_of, ok, tree
+from _replicas import TEACHER, WAIT, roster_of
+
+__all__ = [
+    'admin',
+    'assert_none_broken',
+    'deleted_items',
+    'fetch_until',
+    'make_pair',
+    'new_course',
+    'one_winner',
+    'pair',
+    'submit',
+    'tree_of',
+]
+
+FETCH_LIMIT = 60  # fetches by one thread in one round, at most
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def make_pair(request, start_ngshare):
+    """``make_pair(args=())``: [server, server] sharing one database."""
+
+    def make(args=()):
+        if request.param == 'sqlite':
+            server = start_ngshare(hub_mode=False, args=args)
+            return [server, server]
+        return request.getfixturevalue('start_replicas')(args=args)
+
+    return make
+
+
+@pytest.fixture
+def pair(make_pair):
+    return make_pair()
+
+
+def new_course(server, name, students=(), instructors=(TEACHER,)):
+    """Create course ``name`` (as root) with its instructors and students."""
+    ok(
+        server.post(
+            ('course', name),
+            user='root',
+            data={'instructors': json.dumps(list(instructors))},
+            timeout=WAIT,
+        )
+    )
+    if students:
+        status = ok(
+            server.post(
+                ('students', name),
+                user=instructors[0],
+                data={'students': json.dumps(roster_of(students))},
+                timeout=WAIT,
+            )
+        )['status']
+        assert all(entry['success'] for entry in status), status
+
+
+def one_winner(results, status, message) -> int:
+    """Exactly one 200 among ``results``; every other is ``status message``.
+
+    Returns the index of the winner.
+    """
+    winners = [i for i, resp in enumerate(results) if resp.status_code == 200]
+    assert len(winners) == 1, [(r.status_code, r.text[:200]) for r in results]
+    for i, resp in enumerate(results):
+        if i != winners[0]:
+            err(resp, status, message)
+    return winners[0]
+
+
+def admin(server, *args: str) -> subprocess.CompletedProcess:
+    """``ngshare-admin ARGS`` on the server's database and storage folder."""
+    return subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'ngshare.admin',
+            *args,
+            '--database',
+            server.database_url,
+            '--storage',
+            str(server.storage),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+
+def deleted_items(server) -> list[dict]:
+    """The kept deleted items, as ``ngshare-admin deleted list`` prints them:
+    ``{'id', 'kind', 'what', 'submissions'}`` each."""
+    done = admin(server, 'deleted', 'list')
+    assert done.returncode == 0, done.stderr
+    items = []
+    for line in done.stdout.splitlines():
+        fields = line.split('\t')
+        items.append(
+            {
+                'id': fields[0],
+                'kind': fields[1],
+                'what': fields[2],
+                'submissions': int(fields[-1].split()[0]),
+            }
+        )
+    return items
+
+
+def submit(server, course, assignment, student, files):
+    return server.post(
+        ('submission', course, assignment),
+        user=student,
+        data={'files': tree(files)},
+        timeout=WAIT,
+    )
+
+
+def fetch_until(event, fetch):
+    """Call ``fetch()`` until ``event`` is set (and once after), at most
+    FETCH_LIMIT times; return the answers. An answer broken off (the
+    connection closed mid-answer) is returned as the exception's text."""
+    answers = []
+    while len(answers) < FETCH_LIMIT:
+        finished = event.is_set()
+        try:
+            answers.append(fetch())
+        except requests.RequestException as error:
+            answers.append(f'broken answer: {error!r}')
+        if finished:
+            break
+    return answers
+
+
+def assert_none_broken(pair, answers):
+    """No answer was broken off; else say why, from the servers' logs."""
+    broken = [a for a in answers if isinstance(a, str)]
+    if broken:
+        why = [
+            line
+            for server in pair
+            for line in server.log_text().splitlines()
+            if ' ERROR ' in line or line.startswith(('[E', 'RuntimeError', 'OSError'))
+        ]
+        raise AssertionError(
+            f'{len(broken)} broken answers: {broken[:2]}; log: {why[-6:]}'
+        )
+
+
+def tree_of(resp):
+    """The files of a 200 tree answer (asserting whole, checked, no duplicate)."""
+    return files_of(ok(resp))
