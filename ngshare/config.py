@@ -34,6 +34,9 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 # A revoked token (or deleted user) is refused at most this long after.
 DEFAULT_AUTH_CACHE_SECONDS = 60
 DEFAULT_HUB_TIMEOUT = 5.0
+# A blob no row refers to any more is removed this long after it was
+# released, so that a download already streaming it completes.
+DEFAULT_RELEASED_BLOB_GRACE = 600
 # configurable-http-proxy on the same machine, as JupyterHub runs it.
 DEFAULT_TRUSTED_PROXIES = ('127.0.0.1', '::1')
 
@@ -78,6 +81,9 @@ class Config:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     # Days a deleted course or assignment stays restorable (0: not kept).
     deleted_retention_days: int = 30
+    # Seconds a released blob (replaced feedback, a purged item) is kept for
+    # downloads in flight before it is removed (0: at once, after commit).
+    released_blob_grace_seconds: int = DEFAULT_RELEASED_BLOB_GRACE
     # Serve Prometheus metrics at PREFIX + 'metrics' (to admins only).
     metrics: bool = False
     # How many requests may run database/disk work at the same time.

@@ -117,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         '(default: 30)',
     )
     limits.add_argument(
+        '--released-blob-grace',
+        metavar='SECONDS',
+        type=whole_seconds,
+        default=defaults.DEFAULT_RELEASED_BLOB_GRACE,
+        help='seconds a file no longer referenced (replaced feedback, a purged '
+        'item) stays in storage, so that downloads already under way complete; '
+        f'0 removes at once (default: {defaults.DEFAULT_RELEASED_BLOB_GRACE})',
+    )
+    limits.add_argument(
         '--max-buffered-size',
         metavar='SIZE',
         type=parse_size,
