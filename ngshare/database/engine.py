@@ -31,6 +31,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A replica that dies, or freezes, or whose network goes, must not hold its
+# row and advisory locks for long: TCP keepalives let the server notice a
+# vanished client within about a minute (instead of two hours), and a
+# session left idle inside a transaction is ended after five minutes (no
+# operation waits that long between two statements). Settings the database
+# URL gives itself win (libpq parameter names).
+POSTGRESQL_CONNECT_ARGS = {
+    'keepalives': 1,
+    'keepalives_idle': 30,
+    'keepalives_interval': 10,
+    'keepalives_count': 3,
+    'options': '-c idle_in_transaction_session_timeout=300000',
+}
 # Execution option that marks a connection as one that will write.
 WRITE_OPTION = 'ngshare_write'
 
@@ -48,9 +61,40 @@ def make_engine(database_url: str, *, pool_size: int = 8) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    if url.get_backend_name() == 'postgresql':
+        connect_args = {
+            name: value
+            for name, value in POSTGRESQL_CONNECT_ARGS.items()
+            if name not in url.query
+        }
+    else:
+        connect_args = {}
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
+    if url.get_backend_name() == 'postgresql':
+        _tune_postgresql(engine)
+    return engine
+
+
+def _tune_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, 'connect')
+    def _on_connect(dbapi_connection, _record):
+        # PostgreSQL 14 and later: a backend waiting on a lock (or running a
+        # long statement) also checks every 10 s that its client is still
+        # there, so a killed replica's session ends and frees its locks.
+        if dbapi_connection.info.server_version < 140000:
+            return
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        try:
+            dbapi_connection.execute('SET client_connection_check_interval = 10000')
+        finally:
+            dbapi_connection.autocommit = autocommit
 
 
 def _tune_sqlite(engine: Engine) -> None:
