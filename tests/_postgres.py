@@ -18,7 +18,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
+from _ports import free_port
 
 PG_BIN = os.environ.get('NGSHARE_TEST_PG_BIN', '/usr/lib/postgresql/15/bin')
 PG_SYSTEM_USER = 'postgres'
@@ -122,12 +122,6 @@ class PostgresServer:
         self.execute(sql.SQL('DROP ROLE IF EXISTS {}').format(sql.Identifier(name)))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def _as_server_user(argv: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return argv
@@ -197,7 +191,7 @@ def _start_server(base: str) -> PostgresServer:
         f.write('host all all 127.0.0.1/32 scram-sha-256\n')
     last_error = ''
     for _attempt in range(5):
-        port = _free_port()
+        port = free_port()
         try:
             _run(
                 [

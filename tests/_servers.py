@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ from typing import Any
 
 import pytest
 import requests
+from _ports import free_port
 
 __all__ = [
     'HUB_SERVICE_PREFIX',
@@ -79,13 +79,6 @@ VNGSHARE_PREFIX = '/api/'
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.1
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def token_for(name: str) -> str:
