@@ -6,8 +6,9 @@ with the same defaults):
 ``gc``
     Report the orphaned files of the storage folder: files no ``files`` row
     refers to, older than ``--grace-seconds`` (default one hour). With
-    ``--delete`` remove them. Safe while the service runs (see
-    :mod:`ngshare.gc`).
+    ``--delete`` remove them. Files the service released within that time
+    are left to the service (reported apart). Safe while the service runs
+    (see :mod:`ngshare.gc`).
 ``verify``
     Check that every ``files`` row's blob exists and matches its checksum
     (and size, and for content-addressed blobs its name).
@@ -20,7 +21,9 @@ with the same defaults):
     ``--deleted-retention-days``: list them, put one back (``--as NAME`` under
     another name; ``--submissions-only`` to add a deleted assignment's
     submissions to the live assignment of the same name, the repair after
-    ``nbgrader release_assignment --force``), or purge the expired ones now.
+    ``nbgrader release_assignment --force``), or purge the expired ones now
+    (their files are released: the service removes them after its
+    ``--released-blob-grace``).
 
 Output meant for scripts (the orphaned or removed files, the bad blobs) goes
 to standard output, one per line; summaries go to standard error. Exit
@@ -252,6 +255,11 @@ def run_gc(args: argparse.Namespace) -> int:
         note(
             f'left alone {_files(inventory.recent)} not referenced but younger than '
             f'{args.grace_seconds:g} seconds'
+        )
+    if inventory.released:
+        note(
+            f'left alone {_files(inventory.released)} released by the service less '
+            f'than {args.grace_seconds:g} seconds ago (it removes them itself)'
         )
     return EXIT_PROBLEMS if result.failed else 0
 

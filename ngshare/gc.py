@@ -16,6 +16,10 @@ Removal is safe against a running service on the same database and folder:
   ``files``, or of any other table of the models that keeps blobs alive) and
   it is older than a grace period, so the blob of a request in flight (written
   before its row commits) and temporary files being written are left alone;
+* a blob the service released (its last row dropped) less than the grace
+  period ago is left alone too, and reported apart: a download may still be
+  streaming it, and the service removes it itself once its own
+  ``--released-blob-grace`` is over (see :mod:`ngshare.operations.released`);
 * each candidate is removed in a write transaction holding the lock the
   service takes for blob deletions (on SQLite the database write lock, on
   PostgreSQL an exclusive advisory lock per blob; see
@@ -33,6 +37,7 @@ storage folder, and anything that is not a regular file or a symbolic link.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import os
 import stat
@@ -45,7 +50,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from .database.engine import make_session_factories
-from .database.models import Base
+from .database.models import Base, ReleasedBlob
 from .operations.context import Context
 from .operations.trees import lock_blob
 from .permissions import Actor
@@ -84,6 +89,9 @@ class Inventory:
     # Unreferenced but younger than the grace period: left alone this time
     # (a request may be about to commit a row referring to it).
     recent: list[StoredFile] = dataclasses.field(default_factory=list)
+    # Unreferenced, but released by the service less than the grace period
+    # ago: a download may still read them; the service removes them itself.
+    released: list[StoredFile] = dataclasses.field(default_factory=list)
     # Files some row refers to.
     referenced: int = 0
     # Files ngshare keeps in the folder that are not blobs (cookie secret,
@@ -137,13 +145,15 @@ def take_inventory(
     now: float,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     protected_paths: Iterable[str | os.PathLike[str]] = (),
+    released: Collection[str] = (),
 ) -> Inventory:
-    """Sort the files under ``root`` into referenced, protected, recent and
-    orphaned ones.
+    """Sort the files under ``root`` into referenced, protected, released,
+    recent and orphaned ones.
 
-    ``referenced`` holds the keys rows refer to; ``protected_paths`` are
-    files never to report (e.g. the SQLite database). A file is recent if
-    modified less than ``grace_seconds`` before ``now`` (or in the future).
+    ``referenced`` holds the keys rows refer to, ``released`` those released
+    less than the grace period ago; ``protected_paths`` are files never to
+    report (e.g. the SQLite database). A file is recent if modified less
+    than ``grace_seconds`` before ``now`` (or in the future).
     Folders are walked, not followed through symbolic links, and never
     reported themselves.
     """
@@ -167,7 +177,9 @@ def take_inventory(
                 inventory.protected.append(key)
             else:
                 found = StoredFile(key, info.st_size, info.st_mtime)
-                if now - info.st_mtime < grace_seconds:
+                if key in released:
+                    inventory.released.append(found)
+                elif now - info.st_mtime < grace_seconds:
                     inventory.recent.append(found)
                 else:
                     inventory.orphans.append(found)
@@ -192,6 +204,22 @@ def referenced_keys(engine: Engine) -> set[str]:
                 union(*(select(column) for column in reference_columns()))
             )
         )
+
+
+def released_since(connection, cutoff: float) -> set[str]:
+    """The keys the service released at or after ``cutoff`` (a Unix time)."""
+    return set(
+        connection.scalars(
+            select(ReleasedBlob.key).where(ReleasedBlob.released_at >= _utc(cutoff))
+        )
+    )
+
+
+def _utc(moment: float) -> datetime.datetime:
+    """A Unix time as the naive UTC datetime the schema stores."""
+    return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).replace(
+        tzinfo=None
+    )
 
 
 def is_referenced(session, key: str) -> bool:
@@ -232,7 +260,7 @@ def delete_orphans(
     COMMITTED on PostgreSQL: the check after each lock is a fresh statement,
     so it sees a reference committed while it waited). Each candidate is
     checked again under the blob lock: still unreferenced, still the same
-    file, still older than the grace period.
+    file, still older than the grace period, not released within it.
     """
     result = GarbageCollection(Inventory())
     candidates = list(candidates)
@@ -259,6 +287,15 @@ def delete_orphans(
 def _still_garbage(session, root: Path, candidate: StoredFile, cutoff: float) -> bool:
     if is_referenced(session, candidate.key):
         return False
+    if session.scalar(
+        select(
+            exists().where(
+                ReleasedBlob.key == candidate.key,
+                ReleasedBlob.released_at >= _utc(cutoff),
+            )
+        )
+    ):
+        return False
     try:
         info = os.lstat(root / candidate.key)
     except FileNotFoundError:
@@ -280,12 +317,16 @@ def collect_garbage(
     The database must be at the schema of the models (the caller checks).
     """
     referenced = referenced_keys(engine)
+    now = clock()
+    with engine.connect() as connection:
+        released = released_since(connection, now - grace_seconds)
     inventory = take_inventory(
         store.root,
         referenced,
-        now=clock(),
+        now=now,
         grace_seconds=grace_seconds,
         protected_paths=protected_paths,
+        released=released,
     )
     result = GarbageCollection(inventory)
     if delete and inventory.orphans:
@@ -380,6 +421,7 @@ __all__ = [
     'is_referenced',
     'reference_columns',
     'referenced_keys',
+    'released_since',
     'take_inventory',
     'verify_blobs',
 ]

@@ -421,10 +421,11 @@ def test_delete_assignment_without_retention_removes_its_files(
     start_ngshare, ngshare_database_url
 ):
     # With a retention period (the default) deleted files are kept to be
-    # restorable: see test_deleted.py. Without one they go at once.
+    # restorable: see test_deleted.py. Without one, and without the grace
+    # for downloads in flight (test_blob_grace.py), they go at once.
     server = start_ngshare(
         hub_mode=False,
-        args=['--deleted-retention-days', '0'],
+        args=['--deleted-retention-days', '0', '--released-blob-grace', '0'],
         database_url=ngshare_database_url,
     )
     setup(server)

@@ -13,9 +13,16 @@ import datetime
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from _api import err, files_of, ok, tree
+
+from ngshare.config import Config
+from ngshare.database.engine import make_engine, make_session_factories
+from ngshare.operations.released import sweep_released
+from ngshare.runtime import Runtime
+from ngshare.storage import BlobStore
 
 COURSE = 'NBG 101'
 ASSIGNMENT = 'ps1'
@@ -46,6 +53,36 @@ def stored_blobs(server) -> set[bytes]:
         for path in Path(server.storage).rglob('*')
         if path.is_file() and 'sha256' in path.parts
     }
+
+
+def released_records(server) -> set[str]:
+    path = server.database_url.removeprefix('sqlite:///')
+    with sqlite3.connect(path) as connection:
+        return {key for (key,) in connection.execute('SELECT key FROM released_blobs')}
+
+
+def sweep_now(server) -> None:
+    """The service's sweep, as if the grace period were over."""
+    engine = make_engine(server.database_url)
+    try:
+        reader, writer = make_session_factories(engine)
+        config = Config(
+            database_url=server.database_url,
+            storage_path=str(server.storage),
+            released_blob_grace_seconds=0,
+        )
+        runtime = Runtime(
+            config=config,
+            engine=engine,
+            reader=reader,
+            writer=writer,
+            store=BlobStore(server.storage),
+            authenticator=None,
+            pool=None,
+        )
+        assert sweep_released(runtime) > 0
+    finally:
+        engine.dispose()
 
 
 def set_up_course(server) -> dict:
@@ -202,6 +239,12 @@ def test_purge_frees_only_what_nothing_else_uses(start_ngshare):
     done = admin(server, 'deleted', 'purge', '--older-than-days', '0')
     assert done.returncode == 0, done.stderr
     assert listed_items(server) == []
+    # Released, not removed yet: a download under way may still read them.
+    assert set(answers.values()) <= stored_blobs(server)
+    assert released_records(server)
+    # Once the grace is over, the sweep removes what nothing else uses.
+    sweep_now(server)
+    assert released_records(server) == set()
     remaining = stored_blobs(server)
     assert not set(answers.values()) & remaining
     assert b'original task' not in remaining
@@ -237,8 +280,16 @@ def test_the_service_purges_expired_items_by_itself(start_ngshare, tmp_path):
             (long_ago.strftime('%Y-%m-%d %H:%M:%S.%f'),),
         )
     server = start_ngshare(
-        hub_mode=False, workdir=workdir, args=['--deleted-retention-days', '30']
+        hub_mode=False,
+        workdir=workdir,
+        args=['--deleted-retention-days', '30', '--released-blob-grace', '1'],
     )
-    # The purge runs at start-up, before the server answers.
+    # The purge runs at start-up, before the server answers; the files go
+    # once the grace is over (the sweep runs every second here).
     assert listed_items(server) == []
+    for _ in range(200):  # a bound, not a timing assertion
+        if not set(answers.values()) & stored_blobs(server):
+            break
+        time.sleep(0.1)
     assert not set(answers.values()) & stored_blobs(server)
+    assert released_records(server) == set()

@@ -9,6 +9,7 @@ while a request stores the same content, and what verify reports.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import shutil
@@ -296,6 +297,44 @@ def test_collect_garbage_reports_before_it_removes(database, tmp_path):
     assert not store.path_for(orphan).exists()
     assert store.read(kept) == b'kept'
     assert store.read(BlobStore.key_for(b'just stored')) == b'just stored'
+
+
+def add_release(engine, key: str, released_at: float) -> None:
+    """A ``released_blobs`` record, as the service writes one."""
+    when = datetime.datetime.fromtimestamp(released_at, datetime.timezone.utc)
+    with engine.begin() as connection:
+        connection.execute(
+            text('INSERT INTO released_blobs (key, released_at) VALUES (:k, :t)'),
+            {'k': key, 't': when.replace(tzinfo=None)},
+        )
+
+
+def test_blobs_released_within_the_grace_are_left_to_the_service(database, tmp_path):
+    """A blob the service released less than the grace ago may still be
+    streamed by a download: gc reports it apart and never removes it, even
+    if it is released between the scan and the removal. One released longer
+    ago is garbage like any other."""
+    store = BlobStore(tmp_path / 'files')
+    young, _ = store.put(b'released a minute ago')
+    expired, _ = store.put(b'released two hours ago')
+    late, _ = store.put(b'released after the scan')
+    for key in (young, expired, late):
+        os.utime(store.path_for(key), (time.time() - 3 * HOUR,) * 2)
+    add_release(database, young, time.time() - 60)
+    add_release(database, expired, time.time() - 2 * HOUR)
+
+    dry = gc.collect_garbage(database, store, delete=False, grace_seconds=HOUR)
+    assert keys(dry.inventory.released) == {young}
+    assert keys(dry.inventory.orphans) == {expired, late}
+    assert dry.inventory.recent == []
+
+    add_release(database, late, time.time())
+    _reader, writer = make_session_factories(database)
+    result = gc.delete_orphans(writer, store, dry.inventory.orphans, grace_seconds=HOUR)
+    assert keys(result.deleted) == {expired}
+    assert keys(result.kept) == {late}
+    assert store.path_for(young).is_file() and store.path_for(late).is_file()
+    assert not store.path_for(expired).exists()
 
 
 # --------------------------------------------------------------------------

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'ngshare-0.6.0'
 INIT = 'aa00db20c10a'
 FILE_SIZE = '1921a169739b'
+DELETED_ITEMS = 'e4b7c2d9a1f3'
 OLD_TABLES = {
     'users',
     'courses',
@@ -313,6 +314,52 @@ def test_postgres_downgrade_to_nothing_and_back(postgres_url, engines):
     migrate.downgrade(engine, 'base')
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {'alembic_version'}
+    migrate.upgrade(engine, None)
+    assert_schema_matches_models(engine)
+
+
+@pytest.mark.parametrize('backend', ['sqlite', 'postgresql'])
+def test_deleted_items_database_gains_released_blobs(
+    backend, request, tmp_path, engines
+):
+    """A database at e4b7c2d9a1f3 (deleted items, no released blobs) upgrades
+    to head keeping its rows, with an empty released_blobs table; going back
+    to e4b7c2d9a1f3 drops only that table."""
+    if backend == 'sqlite':
+        url = sqlite_url(tmp_path / 'deleted.db')
+    else:
+        url = request.getfixturevalue('postgres_url')
+    engine = engines(url)
+    migrate.upgrade(engine, None, revision=DELETED_ITEMS)
+    item = (
+        'INSERT INTO deleted_items (kind, course_name, deleted_at, deleted_by,'
+        " payload) VALUES ('course', 'c1', '2024-01-02 03:04:05', 'root', '{}')"
+    )
+    with engine.begin() as connection:
+        connection.exec_driver_sql(item)
+        connection.exec_driver_sql(
+            "INSERT INTO deleted_blobs (item_id, actual_name) VALUES (1, 'sha256/x')"
+        )
+        assert 'released_blobs' not in inspect(connection).get_table_names()
+    migrate.upgrade(engine, None)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert_schema_matches_models(engine)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(
+            'SELECT course_name FROM deleted_items'
+        ).scalars().all() == ['c1']
+        assert connection.exec_driver_sql(
+            'SELECT actual_name FROM deleted_blobs'
+        ).scalars().all() == ['sha256/x']
+        assert (
+            connection.exec_driver_sql('SELECT count(*) FROM released_blobs').scalar()
+            == 0
+        )
+    migrate.downgrade(engine, DELETED_ITEMS)
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+    assert 'released_blobs' not in tables
+    assert {'deleted_items', 'deleted_blobs'} <= tables
     migrate.upgrade(engine, None)
     assert_schema_matches_models(engine)
 

@@ -221,7 +221,9 @@ def test_identical_content_with_concurrent_delete(start_replicas):
     is lost depends on timing here; the next test forces the dangerous
     interleaving.
     """
-    replicas = start_replicas(args=['--deleted-retention-days', '0'])
+    replicas = start_replicas(
+        args=['--deleted-retention-days', '0', '--released-blob-grace', '0']
+    )
     students = [f'student{i}' for i in range(8)]
     racers = 10
     uploads = 3  # by each racer but the deleter
@@ -354,7 +356,9 @@ def test_blob_kept_for_an_upload_stalled_before_commit(start_replicas, postgres_
     rather than remove the blob; once the upload commits, its submission
     downloads byte-exact from both replicas.
     """
-    uploader, deleter = start_replicas(args=['--deleted-retention-days', '0'])
+    uploader, deleter = start_replicas(
+        args=['--deleted-retention-days', '0', '--released-blob-grace', '0']
+    )
     content = {'shared.bin': b'shared content\n' + os.urandom(4096)}
     ok(
         uploader.post(

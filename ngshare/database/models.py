@@ -18,6 +18,8 @@ What changed, and why:
   while it referenced INTEGER keys (invalid on PostgreSQL).
 * Deleting a course cascades to its roster and assignments, an assignment to
   its submissions and files, in the database itself.
+* Blobs whose last row is gone are recorded in ``released_blobs`` and
+  removed after a grace period, so that a download in flight completes.
 """
 
 from __future__ import annotations
@@ -256,3 +258,22 @@ class DeletedBlob(Base):
         ForeignKey('deleted_items._id', ondelete='CASCADE'), primary_key=True
     )
     actual_name: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class ReleasedBlob(Base):
+    """A blob whose last row a write dropped, kept for a grace period.
+
+    A download that read the old rows before that write may still be
+    streaming the blob (on this replica or another), so it is removed only
+    once ``released_at`` is older than ``--released-blob-grace``, and only if
+    no row refers to it again (see :mod:`ngshare.operations.released`). The
+    column is not called ``actual_name``: a record does not keep its blob
+    referenced, it schedules its removal.
+    """
+
+    __tablename__ = 'released_blobs'
+    __table_args__ = (Index('ix_released_blobs_released_at', 'released_at'),)
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    # Naive UTC, as every timestamp of the schema.
+    released_at: Mapped[datetime.datetime] = mapped_column(DateTime)

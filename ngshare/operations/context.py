@@ -21,6 +21,7 @@ class Context:
     keep_deleted: bool = True
     # Blobs this unit of work created; removed again if it does not commit.
     created_blobs: list[str] = dataclasses.field(default_factory=list)
-    # Blobs whose rows this unit of work deletes; removed once it commits,
-    # unless another row still refers to the same content.
+    # Blobs whose rows this unit of work deletes: recorded as released in
+    # its transaction and removed after the grace period (at once after the
+    # commit with a grace of 0), unless a row then refers to the same content.
     released_blobs: list[str] = dataclasses.field(default_factory=list)

@@ -2,7 +2,11 @@
 
 A request either commits everything it did or leaves nothing behind: on any
 failure its transaction rolls back and the blobs it created are removed
-again (unless a committed row meanwhile refers to the same content).
+again (unless a committed row meanwhile refers to the same content). The
+blobs a committed write released (replaced feedback, a deleted item) are
+recorded in that same transaction and removed only after the grace period
+(:mod:`.released`), so that downloads that already read the old rows, on
+any replica, complete; with a grace of 0 they are removed after the commit.
 
 A write that loses a race to a concurrent one is run again, up to
 :data:`WRITE_ATTEMPTS` times with a short jittered pause, so that its next
@@ -29,21 +33,21 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from ..errors import ApiError
 from ..gc import is_referenced
 from ..permissions import Actor
 from ..runtime import Runtime
 from ..storage import BlobStoreFailure
+from ..timestamps import utc_now
 from .context import Context
-from .trees import FileRef, lock_blob
+from .released import hold_released, is_released
+from .trees import lock_blob
 
 log = logging.getLogger('ngshare.operations')
 
 WRITE_ATTEMPTS = 3
-# A read whose snapshot lists blobs that a later write has already removed
-# (replaced feedback, a deleted assignment without retention) reads again.
-READ_ATTEMPTS = 3
 # The pause before attempt n+1 is uniform in [0, RETRY_PAUSE * 2**(n-1)]
 # seconds: a few milliseconds, so that the racers do not meet again at once.
 RETRY_PAUSE = 0.02
@@ -110,7 +114,9 @@ def run_operation(
     *,
     write: bool,
 ) -> dict:
-    attempts = WRITE_ATTEMPTS if write else READ_ATTEMPTS
+    # A read is not retried: a conflict cannot happen in its snapshot, and
+    # the blobs it lists stay stored for the grace period.
+    attempts = WRITE_ATTEMPTS if write else 1
     factory = runtime.writer if write else runtime.reader
     name = getattr(operation, '__name__', repr(operation))
     for attempt in range(1, attempts + 1):
@@ -125,6 +131,7 @@ def run_operation(
                     keep_deleted=runtime.config.deleted_retention_days > 0,
                 )
                 result = operation(ctx, *args)
+                deferred = release_in(runtime, session, ctx.released_blobs)
                 session.commit()
         except (IntegrityError, OperationalError) as error:
             _forget(runtime, ctx)
@@ -169,32 +176,41 @@ def run_operation(
         except BaseException:
             _forget(runtime, ctx)
             raise
-        if not write and attempt < attempts and _blobs_gone(runtime, result):
-            # A write committed after this snapshot and removed blobs the
-            # snapshot still lists: a fresh snapshot lists what replaced them.
-            log.info('Reading %s again: a concurrent write replaced it', name)
-            continue
-        remove_unreferenced_blobs(runtime, actor, ctx.released_blobs)
+        if not deferred:
+            remove_unreferenced_blobs(runtime, actor, ctx.released_blobs)
         return result
     raise AssertionError('unreachable')
 
 
-def _blobs_gone(runtime: Runtime, result: dict) -> bool:
-    """Whether some file of a read's answer has no blob any more."""
-    return any(
-        isinstance(ref, FileRef) and not runtime.store.path_for(ref.key).is_file()
-        for ref in result.get('files', ())
-    )
+def release_in(runtime: Runtime, session: Session, keys: list[str]) -> bool:
+    """Record ``keys`` as released in ``session``'s transaction, unless the
+    grace period is 0; whether they were (else the caller removes them once
+    the transaction commits)."""
+    if runtime.config.released_blob_grace_seconds <= 0:
+        return False
+    if keys:
+        hold_released(session, keys, now=utc_now())
+    return True
 
 
 def _forget(runtime: Runtime, ctx: Context | None) -> None:
-    """Undo the blob writes of a unit of work that did not commit."""
+    """Undo the blob writes of a unit of work that did not commit.
+
+    Removed at once: no committed row ever referred to them, so no download
+    can be reading them (one recorded as released since is left to the
+    sweep: a row referred to it meanwhile).
+    """
     if ctx is not None:
-        remove_unreferenced_blobs(runtime, ctx.actor, ctx.created_blobs)
+        remove_unreferenced_blobs(
+            runtime, ctx.actor, ctx.created_blobs, unless_released=True
+        )
 
 
-def remove_unreferenced_blobs(runtime: Runtime, actor: Actor, keys: list[str]) -> None:
-    """Delete those of ``keys`` that no file row refers to any more.
+def remove_unreferenced_blobs(
+    runtime: Runtime, actor: Actor, keys: list[str], *, unless_released: bool = False
+) -> None:
+    """Delete those of ``keys`` that no file row refers to any more (and,
+    with ``unless_released``, that are not waiting out the grace period).
 
     Runs in a write transaction of its own: on SQLite that holds the write
     lock, on PostgreSQL an exclusive advisory lock per blob, so a concurrent
@@ -209,8 +225,11 @@ def remove_unreferenced_blobs(runtime: Runtime, actor: Actor, keys: list[str]) -
             session.execute(select(1))  # take the write lock first (SQLite)
             for key in dict.fromkeys(keys):
                 lock_blob(cleaner, key, shared=False)
-                if not is_referenced(session, key):
-                    runtime.store.delete(key)
+                if is_referenced(session, key):
+                    continue
+                if unless_released and is_released(session, key):
+                    continue
+                runtime.store.delete(key)
             session.commit()
     except Exception:
-        log.exception('Could not remove the blobs of a failed request')
+        log.exception('Could not remove unreferenced blobs (ngshare-admin gc will)')

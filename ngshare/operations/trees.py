@@ -40,7 +40,9 @@ def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
 
 
 def release_blobs(ctx: Context, keys) -> None:
-    """Mark blobs for removal after commit (if then unreferenced)."""
+    """Mark blobs for removal once unreferenced: recorded in the same
+    transaction and removed after the grace period (``operations.released``),
+    or right after the commit with ``--released-blob-grace 0``."""
     ctx.released_blobs.extend(keys)
 
 
@@ -51,6 +53,22 @@ def lock_blob(ctx: Context, key: str, *, shared: bool) -> None:
     function = 'pg_advisory_xact_lock_shared' if shared else 'pg_advisory_xact_lock'
     ctx.session.execute(
         text(f'SELECT {function}(hashtextextended(:key, 0))'), {'key': key}
+    )
+
+
+def try_lock_blob(ctx: Context, key: str) -> bool:
+    """Take the exclusive blob lock if nobody holds it; whether it was taken.
+
+    For the sweep of released blobs, which must never wait for a lock while
+    it holds others. On SQLite the caller's write lock is the blob lock.
+    """
+    if ctx.session.get_bind().dialect.name != 'postgresql':
+        return True
+    return bool(
+        ctx.session.scalar(
+            text('SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))'),
+            {'key': key},
+        )
     )
 
 
