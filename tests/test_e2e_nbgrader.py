@@ -9,8 +9,8 @@ each twice:
 * against ngshare stand-alone (``--vngshare``) with ``--jupyterhub_api_url``
   pointing at the Hub stand-in: the client sends ``user`` on some requests
   only, and ngshare resolves the token of the others through the stand-in;
-* against ngshare under a real JupyterHub (see :mod:`_jupyterhub`), through
-  the proxy at ``/services/ngshare``, with Hub tokens of real Hub users.
+* against ngshare under a real JupyterHub: ``test_e2e_real_hub.py`` (a
+  module of its own, so that the two run on two test workers at once).
 
 Install the client with the README's test command (``ngshare-exchange`` with
 ``--no-deps``: its ``jupyter_core<4.11.2`` pin would block nbgrader 0.9).
@@ -19,16 +19,12 @@ Install the client with the README's test command (``ngshare-exchange`` with
 from __future__ import annotations
 
 import pytest
-import requests
 
 # Plain asserts in the helper module explain themselves, as in this one.
 pytest.register_assert_rewrite('_nbgrader_course')
 
-from _jupyterhub import *  # noqa: E402, F403 (the real_hub fixture)
 from _nbgrader_course import (  # noqa: E402
-    ALL_USERS,
     CLIENTS,
-    COURSE,
     Deployment,
     run_course,
 )
@@ -62,45 +58,3 @@ def test_course_with_stand_alone_ngshare(start_ngshare, hub, tmp_path, client):
     for name in ('kevin', 'lawrence', 'eric', 'grace'):
         assert hub.user_requests(token_for(name)) > 0, name
     assert server.running, server.describe()
-
-
-# The scopes of a stock single-user server's $JUPYTERHUB_API_TOKEN (the
-# `server` role, for the user's default server): what the exchange presents.
-SERVER_SCOPES = ['users:activity!user', 'access:servers!server={name}/']
-
-
-# Hub users and their tokens, made once per Hub (the Hub is per module).
-_TOKENS: dict[tuple[int, str], str] = {}
-
-
-def test_course_under_real_jupyterhub(real_hub, client):
-    def token(name: str) -> str:
-        if (id(real_hub), name) not in _TOKENS:
-            _TOKENS[id(real_hub), name] = new_token(name)
-        return _TOKENS[id(real_hub), name]
-
-    def new_token(name: str) -> str:
-        real_hub.create_user(name)
-        scopes = [scope.format(name=name) for scope in SERVER_SCOPES]
-        return real_hub.new_token(name, scopes=scopes)['token']
-
-    for name in ALL_USERS:
-        token(name)
-    # The Hub (and its ngshare) serves the course once per client: start
-    # from no course.
-    gone = requests.delete(
-        f'{real_hub.service.rstrip("/")}/course/{COURSE}',
-        headers={'Authorization': f'token {token("admin")}'},
-        timeout=30,
-    )
-    assert gone.status_code in (200, 404), gone.text
-    deployment = Deployment(
-        name='ngshare under JupyterHub, through the proxy',
-        url=real_hub.service.rstrip('/'),  # http://127.0.0.1:PORT/services/ngshare
-        token=token,
-        log_text=real_hub.log_text,
-        hub=True,
-        client=CLIENTS[client],
-    )
-    run_course(deployment, real_hub.workdir / f'course-{client}')
-    assert real_hub.running, real_hub.log_text()
