@@ -14,16 +14,14 @@ admin command's view of the kept deleted items (``deleted_items``).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import requests
+from _admin import ngshare_admin
 from _api import err, files_of, ok, tree
 from _replicas import TEACHER, WAIT, roster_of
 
 __all__ = [
-    'admin',
     'assert_none_broken',
     'deleted_items',
     'fetch_until',
@@ -91,30 +89,10 @@ def one_winner(results, status, message) -> int:
     return winners[0]
 
 
-def admin(server, *args: str) -> subprocess.CompletedProcess:
-    """``ngshare-admin ARGS`` on the server's database and storage folder."""
-    return subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'ngshare.admin',
-            *args,
-            '--database',
-            server.database_url,
-            '--storage',
-            str(server.storage),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
-
-
 def deleted_items(server) -> list[dict]:
     """The kept deleted items, as ``ngshare-admin deleted list`` prints them:
     ``{'id', 'kind', 'what', 'submissions'}`` each."""
-    done = admin(server, 'deleted', 'list')
+    done = ngshare_admin(server, 'deleted', 'list')
     assert done.returncode == 0, done.stderr
     items = []
     for line in done.stdout.splitlines():

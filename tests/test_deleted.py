@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from _admin import ngshare_admin
 from _api import err, files_of, ok, tree
 
 from ngshare.config import Config
@@ -26,25 +25,6 @@ from ngshare.storage import BlobStore
 
 COURSE = 'NBG 101'
 ASSIGNMENT = 'ps1'
-
-
-def admin(server, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'ngshare.admin',
-            *args,
-            '--database',
-            server.database_url,
-            '--storage',
-            str(server.storage),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def stored_blobs(server) -> set[bytes]:
@@ -132,7 +112,7 @@ def submissions_of(server, name=ASSIGNMENT) -> list[dict]:
 
 
 def listed_items(server) -> list[list[str]]:
-    done = admin(server, 'deleted', 'list')
+    done = ngshare_admin(server, 'deleted', 'list')
     assert done.returncode == 0, done.stderr
     return [line.split('\t') for line in done.stdout.splitlines()]
 
@@ -154,7 +134,7 @@ def test_release_force_then_restore_the_submissions(start_ngshare):
     assert (kind, what) == ('assignment', f'{COURSE} / {ASSIGNMENT}')
     assert items[0][-1] == '3 submissions'
 
-    done = admin(server, 'deleted', 'restore', item_id, '--submissions-only')
+    done = ngshare_admin(server, 'deleted', 'restore', item_id, '--submissions-only')
     assert done.returncode == 0, done.stderr
     assert 'added 3 submissions' in done.stderr
 
@@ -193,12 +173,12 @@ def test_restore_under_a_taken_name_asks_for_another(start_ngshare):
     release(server, {'task.ipynb': b'new'})
     item_id = listed_items(server)[0][0]
 
-    refused = admin(server, 'deleted', 'restore', item_id)
+    refused = ngshare_admin(server, 'deleted', 'restore', item_id)
     assert refused.returncode == 2
     assert '--as' in refused.stderr and '--submissions-only' in refused.stderr
     assert submissions_of(server) == []
 
-    done = admin(server, 'deleted', 'restore', item_id, '--as', 'ps1 (old)')
+    done = ngshare_admin(server, 'deleted', 'restore', item_id, '--as', 'ps1 (old)')
     assert done.returncode == 0, done.stderr
     old = ok(server.get(('assignment', COURSE, 'ps1 (old)'), user='eric'))
     assert files_of(old) == {'task.ipynb': b'original task', 'data/in.csv': b'a,b\n'}
@@ -216,7 +196,7 @@ def test_deleted_course_comes_back_whole(start_ngshare):
 
     item_id, kind = listed_items(server)[0][:2]
     assert kind == 'course'
-    done = admin(server, 'deleted', 'restore', item_id)
+    done = ngshare_admin(server, 'deleted', 'restore', item_id)
     assert done.returncode == 0, done.stderr
 
     assert ok(server.get(('students', COURSE), user='kevin'))['students'] == before
@@ -232,11 +212,11 @@ def test_purge_frees_only_what_nothing_else_uses(start_ngshare):
     ok(server.delete(('assignment', COURSE, ASSIGNMENT), user='kevin'))
     assert set(answers.values()) <= stored_blobs(server)
 
-    kept = admin(server, 'deleted', 'purge')  # default: older than 30 days
+    kept = ngshare_admin(server, 'deleted', 'purge')  # default: older than 30 days
     assert kept.returncode == 0, kept.stderr
     assert len(listed_items(server)) == 1
 
-    done = admin(server, 'deleted', 'purge', '--older-than-days', '0')
+    done = ngshare_admin(server, 'deleted', 'purge', '--older-than-days', '0')
     assert done.returncode == 0, done.stderr
     assert listed_items(server) == []
     # Released, not removed yet: a download under way may still read them.

@@ -30,10 +30,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from _admin import ngshare_admin
 from _api import err, ok, tree
 from _races import *  # noqa: F403 (the make_pair and pair fixtures)
 from _races import (
-    admin,
     assert_none_broken,
     deleted_items,
     fetch_until,
@@ -374,7 +374,9 @@ def test_restore_vs_recreate_course(pair):
         gate = Gate(pair[0].database_url)
         pool = ThreadPoolExecutor(1)
         try:
-            restore = pool.submit(admin, pair[0], 'deleted', 'restore', item['id'])
+            restore = pool.submit(
+                ngshare_admin, pair[0], 'deleted', 'restore', item['id']
+            )
             gate.wait_for(1, 'the restore to wait for the gate')
             creating = ThreadPoolExecutor(1).submit(
                 race,

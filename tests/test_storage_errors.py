@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from _api import err, ok, tree
+from _mounts import tmpfs
 
 pytestmark = pytest.mark.both_databases
 
@@ -46,24 +47,6 @@ def big_content(seed: str) -> bytes:
 
 def _mount(*args: str) -> None:
     subprocess.run(['mount', *args], check=True, capture_output=True, timeout=30)
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str):
-    """A tmpfs of ``size`` at ``where``; skips the test if it cannot mount."""
-    where.mkdir(parents=True)
-    try:
-        _mount('-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(where))
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, 'stderr', b'') or str(error).encode()
-        pytest.skip(
-            'mounting a tmpfs needs root with CAP_SYS_ADMIN, which this run'
-            f' lacks: {detail.decode(errors="replace").strip()}'
-        )
-    try:
-        yield where
-    finally:
-        subprocess.run(['umount', '-l', str(where)], check=False, timeout=30)
 
 
 def limit_file_size() -> None:

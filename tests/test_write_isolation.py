@@ -20,14 +20,11 @@ together by a barrier. The races:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
-import subprocess
-from pathlib import Path
 
-import pytest
 from _api import err, files_of, ok, tree
+from _mounts import tmpfs
 from _replicas import *  # noqa: F403 (the start_replicas and replicas fixtures)
 from _replicas import (
     ASSIGNMENT,
@@ -297,25 +294,6 @@ def fill_database(server) -> list[int]:
     listed = ok(server.get(('submissions', COURSE, ASSIGNMENT), user=TEACHER))
     assert len(listed['submissions']) == statuses.count(200)
     return statuses
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str):
-    """A tmpfs of ``size`` at ``where``; skips the test if it cannot mount."""
-    where.mkdir(parents=True)
-    mount = ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(where)]
-    try:
-        subprocess.run(mount, check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.CalledProcessError) as error:
-        detail = getattr(error, 'stderr', b'') or str(error).encode()
-        pytest.skip(
-            'mounting a tmpfs needs root with CAP_SYS_ADMIN, which this run'
-            f' lacks: {detail.decode(errors="replace").strip()}'
-        )
-    try:
-        yield where
-    finally:
-        subprocess.run(['umount', '-l', str(where)], check=False, timeout=30)
 
 
 def test_sqlite_database_full_answers_507(start_ngshare, tmp_path):
