@@ -183,7 +183,9 @@ def test_release_force_vs_fetch(make_pair, retention):
                 files = tree_of(resp)
                 assert files in (old, new), sorted(files)
                 seen['old' if files == old else 'new'] += 1
-        assert seen['new'] >= 4, seen  # every fetcher's last fetch
+        # Each fetcher stops at FETCH_LIMIT fetches, so whether it lived to
+        # see the new release depends on the machine's speed; what every
+        # fetch saw is checked above, and the outcome through both servers:
         for server in pair:
             assert tree_of(server.get(('assignment', course, name), user='s0')) == new
     assert_no_server_errors(pair)
