@@ -42,7 +42,7 @@ import sys
 from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from . import config as defaults
@@ -50,6 +50,7 @@ from . import gc
 from .config import Config
 from .database import migrate, revisions
 from .database.engine import make_engine, make_session_factories
+from .database.urls import DatabaseURLError, check_database_url
 from .housekeeping import purge_deleted
 from .operations import deleted
 from .operations.context import Context
@@ -182,9 +183,10 @@ def open_database(
     engine is a plain one: the service's engine would, for one, switch a
     SQLite file to WAL journaling."""
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise AdminError(f'invalid database URL {url!r}') from None
+        url = check_database_url(url)
+    except DatabaseURLError as error:
+        raise AdminError(str(error)) from None
+    parsed = make_url(url)
     if (
         parsed.get_backend_name() == 'sqlite'
         and parsed.database not in (None, '', ':memory:')
@@ -212,6 +214,8 @@ def open_database(
 
 
 def open_storage(path: str) -> BlobStore:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise AdminError(f'storage folder {path!r} is not a folder')
     if not os.path.isdir(path):
         raise AdminError(f'storage folder {path!r} does not exist')
     return BlobStore(path)

@@ -1,59 +1,114 @@
-"""``python -m ngshare``: the documented command line, and start-up.
+"""``python -m ngshare``: the documented command line, and running.
 
 This is the only module that reads the environment: the flags documented in
 "Command Line Arguments" and the variables JupyterHub sets for a managed
-service become one :class:`~ngshare.config.Config`. A configuration that
-cannot work stops start-up with a single ``ngshare: error:`` line.
+service become one :class:`~ngshare.config.Config`. Everything that can be
+checked without the disk is checked here, first (started without the Hub's
+environment, ngshare touches nothing); :mod:`ngshare.startup` then prepares
+storage, database and sockets. A configuration that cannot work stops
+start-up with a single ``ngshare: error:`` line and no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
-import secrets
 import signal
 import sys
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
-from alembic.util import CommandError as AlembicCommandError
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 
 from . import config as defaults
-from .app import make_app
-from .auth import make_authenticator
 from .config import Config
-from .database import migrate, revisions
-from .database.engine import make_engine, make_session_factories
-from .flags import build_parser, names, parse_size
-from .handlers.base import DRAIN_FACTOR
-from .housekeeping import purge_deleted, start_housekeeping
-from .runtime import Runtime
-from .server import ProxyAwareHTTPServer, parse_networks
-from .storage import BlobStore, StorageError
+from .database.urls import DatabaseURLError, check_database_url
+from .flags import build_parser, names, parse_size, port_number
+from .housekeeping import start_housekeeping
+from .server import parse_networks
+from .startup import (
+    StartupError,
+    UsageError,
+    build_runtime,
+    load_cookie_secret,
+    prepare_database,
+    start,
+)
 from .version import __version__
 
-# build_parser and parse_size are ngshare.flags', kept importable from here.
-__all__ = ['build_parser', 'config_from', 'main', 'parse_size', 'serve']
+# build_parser and parse_size are ngshare.flags', build_runtime and the
+# others ngshare.startup's, kept importable from here.
+__all__ = [
+    'Config',
+    'StartupError',
+    'build_parser',
+    'build_runtime',
+    'config_from',
+    'load_cookie_secret',
+    'main',
+    'parse_size',
+    'prepare_database',
+    'serve',
+]
 
 log = logging.getLogger('ngshare')
 
 COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
 
 
-class StartupError(Exception):
-    """A configuration problem, reported as one line without a traceback."""
+def check_hub_environment(args: argparse.Namespace, environ: dict[str, str]) -> None:
+    """Refuse to run as a Hub service outside the Hub's environment.
+
+    Checked before anything else: started by hand, without the variables
+    JupyterHub gives its services, ngshare would otherwise create its
+    folders and migrate a database, then fail on the empty token (the Hub's
+    OAuth client needs it). The line says what is missing and the three
+    ways to start it that work.
+    """
+    if args.vngshare or environ.get('JUPYTERHUB_API_TOKEN'):
+        return
+    missing = ['JUPYTERHUB_API_TOKEN']
+    if not (args.jupyterhub_api_url or environ.get('JUPYTERHUB_API_URL')):
+        missing.append('JUPYTERHUB_API_URL')
+    raise UsageError(
+        ' and '.join(missing)
+        + (' is' if len(missing) == 1 else ' are')
+        + ' not set, so this is not a JupyterHub service: run ngshare as a'
+        ' service of JupyterHub, which sets them (docs/jupyterhub.md); or set'
+        ' JUPYTERHUB_API_TOKEN and pass --jupyterhub_api_url for an unmanaged'
+        ' service (docs/unmanaged.md); or add --vngshare for a stand-alone'
+        ' development server'
+    )
+
+
+def service_url_address(service_url: str) -> tuple[str, int]:
+    """Host to bind and port of ``$JUPYTERHUB_SERVICE_URL``.
+
+    The port is checked as ``--port`` is: ``urlparse`` accepts 0 (and the
+    resolver would wrap 99999), which would bind some other port than the
+    one the Hub's proxy sends requests to.
+    """
+    try:
+        parsed = urlparse(service_url)
+        hostname = parsed.hostname
+        hostport = parsed.netloc.rpartition('@')[2]
+        text = hostport.rpartition(']')[2].rpartition(':')[2] if ':' in hostport else ''
+        port = port_number(text) if text else 80
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        raise UsageError(f'JUPYTERHUB_SERVICE_URL {service_url!r}: {error}') from None
+    return bind_host(hostname), port
 
 
 def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
-    """Combine the flags and the Hub's environment into one Config."""
+    """Combine the flags and the Hub's environment into one Config.
+
+    Only reads: every check that needs no disk or network is made here,
+    before :func:`serve` creates a folder or opens the database (``main``
+    has checked the Hub's environment with :func:`check_hub_environment`).
+    """
     prefix = (
         args.prefix
         if args.prefix is not None
@@ -73,9 +128,7 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         hub_api_url = hub_api_url or 'http://127.0.0.1:8081/hub/api'
         service_url = environ.get('JUPYTERHUB_SERVICE_URL')
         if service_url:
-            parsed = urlparse(service_url)
-            port = parsed.port or 80
-            host = bind_host(parsed.hostname)
+            host, port = service_url_address(service_url)
         if args.host is not None:
             host = args.host
     service_name = environ.get('JUPYTERHUB_SERVICE_NAME', 'ngshare')
@@ -83,6 +136,10 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     database = args.database or (
         defaults.VNGSHARE_DATABASE if args.vngshare else defaults.DEFAULT_DATABASE
     )
+    try:
+        database = check_database_url(database)
+    except DatabaseURLError as error:
+        raise StartupError(str(error)) from None
     storage = args.storage or (
         defaults.VNGSHARE_STORAGE if args.vngshare else defaults.DEFAULT_STORAGE
     )
@@ -179,128 +236,8 @@ def default_cookie_secret_file(database_url: str, storage_path: str) -> str:
     return os.path.join(storage_path, COOKIE_SECRET_NAME)
 
 
-def load_cookie_secret(config: Config) -> bytes:
-    """The secret that signs login cookies, the same across restarts.
-
-    Created once, atomically (written to a temporary file and hard-linked
-    into place, so two replicas starting together agree on one secret).
-    """
-    if config.cookie_secret:
-        return config.cookie_secret
-    path = config.cookie_secret_file
-    try:
-        if not os.path.exists(path):
-            directory = os.path.dirname(path) or '.'
-            os.makedirs(directory, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=directory, prefix='.secret-')
-            try:
-                with os.fdopen(fd, 'w') as stream:
-                    stream.write(secrets.token_hex(32))
-                os.chmod(temporary, 0o600)
-                with contextlib.suppress(FileExistsError):
-                    os.link(temporary, path)
-            finally:
-                os.unlink(temporary)
-        with open(path) as stream:
-            return bytes.fromhex(stream.read().strip())
-    except (OSError, ValueError) as error:
-        raise StartupError(f'cannot use cookie secret file {path!r}: {error}') from None
-
-
-def prepare_database(config: Config):
-    """Connect, check the schema revision, and upgrade it unless told not to.
-
-    The recorded revision is read first, without changing the database: a
-    revision this ngshare does not know (a newer ngshare upgraded the
-    database) is refused, and so, with ``--no-upgrade-db``, is any revision
-    but the current one, so that the service never runs on a schema it was
-    not written for.
-    """
-    try:
-        url = make_url(config.database_url)
-    except ArgumentError:
-        raise StartupError(f'invalid database URL {config.database_url!r}') from None
-    if url.get_backend_name() == 'sqlite' and url.database not in (
-        None,
-        '',
-        ':memory:',
-    ):
-        directory = os.path.dirname(os.path.abspath(url.database))
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except OSError as error:
-            raise StartupError(
-                f'cannot create database folder {directory!r}: {error.strerror}'
-            ) from None
-    try:
-        engine = make_engine(config.database_url, pool_size=config.worker_threads)
-    except (ArgumentError, ImportError) as error:
-        raise StartupError(f'cannot use database: {error}') from None
-    try:
-        try:
-            status = revisions.inspect_schema(config.database_url)
-            if not status.known:
-                raise StartupError(status.newer_message())
-            if config.upgrade_db:
-                migrate.upgrade(engine, config.storage_path)
-            elif not status.is_current:
-                raise StartupError(status.outdated_message())
-            with engine.connect() as connection:
-                connection.execute(text('SELECT 1'))
-        except BaseException:
-            engine.dispose()
-            raise
-    except migrate.MigrationError as error:
-        raise StartupError(str(error)) from None
-    except AlembicCommandError as error:
-        # E.g. a newer ngshare upgraded the database since it was inspected.
-        raise StartupError(f'cannot upgrade the database: {error}') from None
-    except SQLAlchemyError as error:
-        reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
-        raise StartupError(
-            f'cannot use database {url.render_as_string(hide_password=True)}: {reason}'
-        ) from None
-    return engine
-
-
-def build_runtime(config: Config) -> Runtime:
-    store = BlobStore(config.storage_path)
-    try:
-        store.check_usable()
-    except StorageError as error:
-        raise StartupError(str(error)) from None
-    engine = prepare_database(config)
-    reader, writer = make_session_factories(engine)
-    return Runtime(
-        config=config,
-        engine=engine,
-        reader=reader,
-        writer=writer,
-        store=store,
-        authenticator=make_authenticator(config),
-        pool=ThreadPoolExecutor(config.worker_threads, thread_name_prefix='ngshare'),
-    )
-
-
 async def serve(config: Config) -> None:
-    runtime = build_runtime(config)
-    try:
-        purge_deleted(runtime)
-    except Exception:
-        log.exception('Purging expired deleted items failed; will retry hourly')
-    app = make_app(runtime, load_cookie_secret(config))
-    server = ProxyAwareHTTPServer(
-        app,
-        trusted_proxies=config.trusted_proxies,
-        max_body_size=config.max_body_size * DRAIN_FACTOR,
-        idle_connection_timeout=config.idle_timeout,
-    )
-    try:
-        server.listen(config.port, address=config.host)
-    except OSError as error:
-        raise StartupError(
-            f'cannot listen on {config.host or "*"}:{config.port}: {error.strerror}'
-        ) from None
+    runtime, server, bound = start(config)
     if config.vngshare:
         log.warning(
             'vngshare (stand-alone mode): anyone can act as any user. '
@@ -308,13 +245,7 @@ async def serve(config: Config) -> None:
         )
     if config.debug:
         log.warning('Debug mode is on: private information may leak.')
-    log.info(
-        'ngshare %s serving %s on %s:%d',
-        __version__,
-        config.prefix,
-        config.host or '*',
-        config.port,
-    )
+    log.info('ngshare %s serving %s on %s', __version__, config.prefix, bound)
     housekeeping = start_housekeeping(runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -339,10 +270,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger('alembic').setLevel(logging.WARNING)
     try:
-        config = config_from(args, dict(os.environ))
+        try:
+            check_hub_environment(args, dict(os.environ))
+            config = config_from(args, dict(os.environ))
+        except StartupError:
+            raise
+        except Exception as error:  # a check that failed unforeseen
+            raise StartupError(
+                f'start-up failed: {type(error).__name__}: {error}'
+            ) from None
         asyncio.run(serve(config))
     except StartupError as error:
         print(f'ngshare: error: {error}', file=sys.stderr)
-        sys.exit(1)
+        sys.exit(error.status)
     except KeyboardInterrupt:
         pass

@@ -11,7 +11,7 @@ import argparse
 from . import config as defaults
 from .version import __version__
 
-__all__ = ['build_parser', 'names', 'parse_size', 'positive_seconds']
+__all__ = ['build_parser', 'names', 'parse_size', 'port_number', 'positive_seconds']
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     advanced.add_argument(
         '--port',
         metavar='BIND_PORT',
-        type=int,
+        type=port_number,
         default=defaults.VNGSHARE_PORT,
         help=f'port to bind in vngshare mode (default: {defaults.VNGSHARE_PORT}); '
         'as a service the port of $JUPYTERHUB_SERVICE_URL is used',
@@ -215,6 +215,20 @@ def positive_seconds(text: str) -> float:
     if not value > 0 or value == float('inf'):
         raise argparse.ArgumentTypeError(f'not a number of seconds: {text!r}')
     return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535.
+
+    Refused rather than passed on: the resolver wraps a larger number
+    modulo 65536 (99999 becomes 34463, 65536 becomes 0) and port 0 binds
+    some free port, so a typo would leave the service listening where
+    nobody looks.
+    """
+    text = str(text).strip()
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f'not a port (1-65535): {text!r}')
+    return int(text)
 
 
 def whole_seconds(text: str) -> int:

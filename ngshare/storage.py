@@ -87,15 +87,41 @@ class BlobStore:
         self.root = Path(root)
 
     def check_usable(self) -> None:
-        """Create the folder if needed and prove that blobs can be written."""
+        """Create the folder if needed and prove that blobs can be written.
+
+        The refusal is the one line start-up shows: it names the path at
+        fault and says what is wrong with it in the admin's terms (a file
+        where the folder should be, a folder it may not write), not the
+        bare ``File exists`` of ``mkdir``.
+        """
+        shown = repr(str(self.root))
+        if self.root.exists() and not self.root.is_dir():
+            raise StorageError(f'storage folder {shown} is not a folder')
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError(
+                f'cannot create storage folder {shown}: {self._why(error)}'
+            ) from None
+        try:
             with tempfile.NamedTemporaryFile(dir=self.root, prefix='.probe-'):
                 pass
         except OSError as error:
             raise StorageError(
-                f'storage folder {str(self.root)!r} is not usable: {error.strerror}'
-            ) from error
+                f'storage folder {shown} is not writable by this user'
+                f' ({error.strerror})'
+            ) from None
+
+    def _why(self, error: OSError) -> str:
+        """Why the folder could not be created: which ancestor is a file."""
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            for parent in (self.root, *self.root.parents):
+                if parent.exists() or parent.is_symlink():
+                    if not parent.is_dir():
+                        return f'{str(parent)!r} is not a folder'
+                    break
+        where = f' (creating {str(error.filename)!r})' if error.filename else ''
+        return f'{error.strerror}{where}'
 
     @staticmethod
     def key_for(content: bytes) -> str:
