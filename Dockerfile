@@ -1,8 +1,15 @@
 # The ngshare service image, the one the Helm chart (helmchart/ngshare)
-# runs. Build it from the repository root:
+# runs. No registry publishes it: build it from the repository root, push it
+# to a registry your cluster pulls from, and give the chart its name
+# (docs/kubernetes.md, "Building and pushing the image"):
 #
-#   docker build -t ngshare/ngshare:$(python3 -c 'from ngshare.version import __version__; print(__version__)') .
+#   TAG=$(python3 -c 'from ngshare.version import __version__; print(__version__)')
+#   docker build -t REGISTRY/ngshare:$TAG .
+#   docker push REGISTRY/ngshare:$TAG
+#   helm install ... --set image.repository=REGISTRY/ngshare --set image.tag=$TAG
 #
+# ngshare is installed from this checkout (with psycopg 3 for PostgreSQL),
+# never from the package index, whose "ngshare" is the old 0.6.0.
 # It runs "python -m ngshare" as user 1000 (group 1000), listens on port
 # 8080, and keeps the SQLite database and uploaded files under /srv/ngshare
 # (ngshare's defaults: sqlite:////srv/ngshare/ngshare.db and

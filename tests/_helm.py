@@ -5,6 +5,8 @@ template engine, Sprig functions, ``fail``, ``lookup`` (empty without a
 cluster), NOTES.txt rendering, values coalescing and ``values.schema.json``
 validation as ``helm install``. It runs in a child process, one per call, so
 that the Go runtime it loads never shares a process with the test servers.
+``started_config`` feeds a rendered container's arguments and environment
+to ngshare's real command line, to show what the pod would start with.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+
+from ngshare import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / 'helmchart' / 'ngshare'
@@ -174,3 +179,39 @@ def validate(*files: str | Path, values: dict | None = None) -> dict:
 def lint(*files: str | Path, values: dict | None = None) -> dict:
     """``helm lint --strict`` with the given values."""
     return _run(_request('lint', files, values, CHART, 'ngshare', 'jhub'))['lint']
+
+
+# --- What a rendered pod would start -----------------------------------------
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    names = [item['name'] for item in container['env']]
+    assert len(names) == len(set(names)), f'duplicate variables: {names}'
+    return {item['name']: item for item in container['env']}
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion in a container's args."""
+    return re.sub(
+        r'\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)',
+        lambda m: '$' if m.group(0) == '$$' else env.get(m.group(1), m.group(0)),
+        text,
+    )
+
+
+def started_config(release, other_secrets=None) -> cli.Config:
+    """The ngshare Config the rendered container would start with: its
+    args and env (secrets resolved) through ngshare's own command line."""
+    container = release.container
+    secrets = {release.get('Secret')['metadata']['name']: release.secret_data()}
+    secrets.update(other_secrets or {})
+    env = {}
+    for name, item in env_of(container).items():
+        if 'value' in item:
+            env[name] = item['value']
+        elif 'secretKeyRef' in item['valueFrom']:
+            ref = item['valueFrom']['secretKeyRef']
+            env[name] = secrets[ref['name']][ref['key']]
+    assert 'command' not in container  # the image's ENTRYPOINT: python -m ngshare
+    args = [expand(arg, env) for arg in container.get('args', [])]
+    return cli.config_from(cli.build_parser().parse_args(args), env)

@@ -106,8 +106,24 @@ Configurations that cannot work stop the install with one clear message.
 {{- if and $db.url $db.existingSecret }}
 {{- fail "ngshare: set database.url or database.existingSecret, not both" }}
 {{- end }}
-{{- if and $db.url (or (hasPrefix "postgresql://" $db.url) (hasPrefix "postgres://" $db.url)) }}
-{{- fail "ngshare: database.url must name the psycopg driver: postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE (the image has psycopg 3, not psycopg2)" }}
+{{- if and $db.url (hasPrefix "postgres://" $db.url) }}
+{{- fail "ngshare: database.url must start with postgresql:// (or postgresql+psycopg://), not postgres://: postgresql://USER:PASSWORD@HOST:5432/DATABASE" }}
+{{- end }}
+{{- if and $db.url (hasPrefix "postgresql+" $db.url) (not (hasPrefix "postgresql+psycopg://" $db.url)) }}
+{{- fail "ngshare: database.url names a PostgreSQL driver the image does not have (it has psycopg 3): use postgresql://USER:PASSWORD@HOST:5432/DATABASE or postgresql+psycopg://..." }}
+{{- end }}
+{{- with .Values.ngshare.hub_api_token }}
+{{- if not (regexMatch `^[^'"\\\s]{8,}$` (toString .)) }}
+{{- fail "ngshare: ngshare.hub_api_token must be at least 8 characters without quotes, backslashes or spaces: generate one with openssl rand -hex 32 (or leave it empty to have one generated)" }}
+{{- end }}
+{{- end }}
+{{- with .Values.ngshare.cookie_secret }}
+{{- if not (regexMatch `^([0-9a-fA-F]{2}){32,}$` (toString .)) }}
+{{- fail "ngshare: ngshare.cookie_secret must be at least 64 hexadecimal digits (32 bytes): generate one with openssl rand -hex 32 (or leave it empty to have one generated)" }}
+{{- end }}
+{{- end }}
+{{- if lt (include "ngshare.bufferedBytes" . | float64) (include "ngshare.bodyBytes" . | float64) }}
+{{- fail "ngshare: ngshare.max_buffered_size must be at least ngshare.max_body_size: a body larger than it could never be received" }}
 {{- end }}
 {{- if include "ngshare.sqlite" . }}
 {{- if gt (int .Values.deployment.replicaCount) 1 }}
@@ -165,4 +181,21 @@ cookie-secret: {{ include "ngshare.cookieSecret" . | b64enc | quote }}
 {{- if .Values.database.url }}
 database-url: {{ .Values.database.url | b64enc | quote }}
 {{- end }}
+{{- end }}
+
+{{/*
+The Hub pod's environment variable that NOTES.txt has Zero to JupyterHub
+read the service's API token into (from the chart's Secret), so that the
+token never appears in helm output or in the Z2JH values.
+*/}}
+{{- define "ngshare.hubTokenVariable" -}}
+{{- if eq .Values.ngshare.service_name "ngshare" }}NGSHARE_API_TOKEN
+{{- else }}{{ printf "NGSHARE_API_TOKEN_%s" (.Values.ngshare.service_name | upper | replace "-" "_") }}
+{{- end }}
+{{- end }}
+
+{{/* The image is still the chart's default repository, which is not
+published (whatever the tag). */}}
+{{- define "ngshare.unpublishedImage" -}}
+{{- if eq .Values.image.repository "ngshare/ngshare" }}true{{ end }}
 {{- end }}
