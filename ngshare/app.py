@@ -14,7 +14,13 @@ from .handlers.base import NotFoundHandler
 from .handlers.courses import CourseHandler, CoursesHandler
 from .handlers.feedback import FeedbackHandler
 from .handlers.intake import BodyBudget
-from .handlers.pages import DebugHandler, FaviconHandler, HealthHandler, HomeHandler
+from .handlers.pages import (
+    DebugHandler,
+    FaviconHandler,
+    HealthHandler,
+    HomeHandler,
+    RootRedirectHandler,
+)
 from .handlers.roster import (
     InstructorHandler,
     InstructorsHandler,
@@ -79,6 +85,11 @@ def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
             )
         )
     routes.append((prefix + '?', HomeHandler, handler_args))
+    if config.vngshare and config.prefix != '/':
+        # Stand-alone, the server's root is ours too: send a visitor of
+        # http://HOST:PORT/ to the welcome page (the query, e.g. ?user=,
+        # kept). Under the Hub only the prefix is routed to us.
+        routes.append((r'/', RootRedirectHandler, handler_args))
     if isinstance(runtime.authenticator, HubAuthenticator):
         routes.append(
             (

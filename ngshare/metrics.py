@@ -57,6 +57,7 @@ from .handlers.assignments import AssignmentHandler
 from .handlers.base import BaseHandler
 from .handlers.feedback import FeedbackHandler
 from .handlers.submissions import SubmitHandler
+from .permissions import NOT_ADMIN
 
 UNMATCHED = '(unmatched)'
 METHODS = frozenset({'GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS'})
@@ -228,7 +229,7 @@ class MetricsHandler(BaseHandler):
 
     def get(self):
         if not self.actor.is_admin:
-            raise permission_denied()
+            raise permission_denied(NOT_ADMIN)
         self.set_header('Content-Type', CONTENT_TYPE_LATEST)
         self.finish(self.metrics.exposition())
 

@@ -70,13 +70,34 @@ def ok(resp: requests.Response) -> dict:
     return body
 
 
+# The reasons a debug-mode server adds to 403 "Permission denied", in
+# parentheses, as 0.6.0 did (docs/behaviour.md, "Debug actions").
+DEBUG_REASONS = (
+    'not admin',
+    'not course instructor',
+    'not related to course',
+    'cannot modify instructors',
+    'cannot modify other instructors',
+)
+
+
 def err(resp: requests.Response, status: int, message: str) -> None:
-    """Assert exactly ``{"success": false, "message": message}`` with status."""
+    """Assert exactly ``{"success": false, "message": message}`` with status.
+
+    From a debug-mode server (``resp.ngshare_debug``, set by
+    ``NgshareServer.request``), ``Permission denied`` must carry one of
+    :data:`DEBUG_REASONS`; from any other, it must not.
+    """
     assert resp.status_code == status, _describe(resp)
     assert resp.headers.get('Content-Type', '').startswith('application/json'), (
         _describe(resp)
     )
-    assert resp.json() == {'success': False, 'message': message}, _describe(resp)
+    expected = [message]
+    if message == 'Permission denied' and getattr(resp, 'ngshare_debug', False):
+        expected = [f'{message} ({reason})' for reason in DEBUG_REASONS]
+    assert resp.json() in [{'success': False, 'message': text} for text in expected], (
+        _describe(resp)
+    )
 
 
 def seed_course(server, course: str, instructor: str, student: str) -> None:

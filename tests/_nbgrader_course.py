@@ -49,6 +49,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from _api import DEBUG_REASONS
 
 __all__ = [
     'BIN',
@@ -208,6 +209,7 @@ class Deployment:
     admin: str = ADMIN_NAME
     hub: bool = False
     client: Client = OLD_CLIENT
+    debug: bool = False  # ngshare's --debug: refusals name their reason
 
 
 def check_client_installed(client: Client = OLD_CLIENT) -> None:
@@ -446,10 +448,12 @@ class User:
         self, status: int, message: str, method: str, *segments: str, **kwargs
     ) -> None:
         resp = self.api(method, *segments, **kwargs)
-        assert (resp.status_code, _json(resp)) == (
-            status,
-            {'success': False, 'message': message},
-        ), f'expected {status} {message!r}: {describe(resp)}'
+        messages = [message]
+        if message == 'Permission denied' and self.course.deployment.debug:
+            messages = [f'{message} ({reason})' for reason in DEBUG_REASONS]
+        assert resp.status_code == status and _json(resp) in [
+            {'success': False, 'message': text} for text in messages
+        ], f'expected {status} {messages!r}: {describe(resp)}'
 
 
 def _text(value) -> str:

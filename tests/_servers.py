@@ -398,7 +398,7 @@ class NgshareServer:
                 params_list.append(('user', user))
             else:
                 data_list = (data_list or []) + [('user', user)]
-        return requests.request(
+        resp = requests.request(
             method,
             self.url(path),
             params=params_list or None,
@@ -407,6 +407,9 @@ class NgshareServer:
             allow_redirects=allow_redirects,
             timeout=timeout,
         )
+        # For _api.err: debug mode adds the reason to "Permission denied".
+        resp.ngshare_debug = self.debug
+        return resp
 
     def get(self, path='', **kwargs) -> requests.Response:
         return self.request('GET', path, **kwargs)

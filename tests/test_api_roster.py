@@ -575,10 +575,12 @@ def test_add_students_bulk(vngshare_server):
 def test_add_students_empty_list(vngshare_server):
     server = vngshare_server
     setup(server)
-    answer = ok(
-        server.post(('students', COURSE), user='kevin', data={'students': '[]'})
+    # As documented and as 0.6.0 answered: nobody to add is a 400.
+    err(
+        server.post(('students', COURSE), user='kevin', data={'students': '[]'}),
+        400,
+        'Please supply students',
     )
-    assert answer['status'] == []
     assert student_names(server) == ['lawrence', 'eric']
 
 

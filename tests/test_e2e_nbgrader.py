@@ -51,6 +51,7 @@ def test_course_with_stand_alone_ngshare(start_ngshare, hub, tmp_path, client):
         log_text=server.log_text,
         hub=False,
         client=CLIENTS[client],
+        debug=server.debug,
     )
     run_course(deployment, tmp_path / 'course')
     # The client's requests without ``user`` were identified by their token,

@@ -13,6 +13,7 @@ import urllib.parse
 import pytest
 import requests
 from _api import err, ok, tree
+from _servers import token_for
 
 DUMP = 'initialize-Data6ase'
 # What a cross-site link or redirect looks like to the server.
@@ -204,13 +205,72 @@ def test_init_in_debug_loads_sample_data(vngshare_server):
     assert courses(vngshare_server) != []
 
 
+def test_init_loads_the_sample_data_of_0_6_0(vngshare_server):
+    """What 0.6.0's init_db created, which its scripts and test suite expect."""
+    server = vngshare_server
+    answer = ok(server.request('GET', DUMP, user='none', params={'action': 'init'}))
+    assert answer == {'success': True, 'message': 'done'}
+    assert courses(server) == ['course1', 'course2']
+    for user, taught in (('kevin', 'course1'), ('abigail', 'course2')):
+        assert courses(server, user) == [taught]
+    for user, taken in (('lawrence', 'course1'), ('eric', 'course2')):
+        assert courses(server, user) == [taken]
+    nobody = {'first_name': None, 'last_name': None, 'email': None}
+    assert ok(server.get(('students', 'course2'), user='abigail'))['students'] == [
+        {'username': 'eric', **nobody}
+    ]
+    assert ok(server.get(('instructors', 'course1'), user='lawrence'))[
+        'instructors'
+    ] == [{'username': 'kevin', **nobody}]
+    assert ok(server.get(('assignments', 'course2'), user='eric'))['assignments'] == [
+        'assignment2a',
+        'assignment2b',
+    ]
+    files = ok(server.get(('assignment', 'course1', 'challenge'), user='lawrence'))
+    assert [(f['path'], f['content']) for f in files['files']] == [
+        ('file2', 'MjIyMjI=')  # b'22222'
+    ]
+    submissions = ok(
+        server.get(('submissions', 'course1', 'challenge', 'lawrence'), user='kevin')
+    )['submissions']
+    stamps = [s['timestamp'] for s in submissions]
+    assert len(stamps) == 2
+    assert stamps[0] == '2020-01-01 00:00:00.000000 UTC'
+    first = ok(
+        server.get(
+            ('submission', 'course1', 'challenge', 'lawrence'),
+            user='kevin',
+            params={'timestamp': stamps[0]},
+        )
+    )
+    assert [(f['path'], f['content']) for f in first['files']] == [
+        ('file3', 'MzMzMzM=')  # b'33333'
+    ]
+    latest = ok(
+        server.get(('submission', 'course1', 'challenge', 'lawrence'), user='kevin')
+    )
+    assert [f['path'] for f in latest['files']] == ['file4']
+    feedback = ok(
+        server.get(
+            ('feedback', 'course1', 'challenge', 'lawrence'),
+            user='lawrence',
+            params={'timestamp': stamps[0]},
+        )
+    )
+    assert [(f['path'], f['content']) for f in feedback['files']] == [
+        ('file5', 'NTU1NTU=')  # b'55555'
+    ]
+    # Loading it again changes nothing; clearing answers 'done' as in 0.6.0.
+    ok(server.request('GET', DUMP, user='none', params={'action': 'init'}))
+    assert len(ok(dump(server, 'root'))['submissions']) == 2
+    answer = ok(server.request('GET', DUMP, user='none', params={'action': 'clear'}))
+    assert answer == {'success': True, 'message': 'done'}
+    assert courses(server) == []
+
+
 def test_unknown_action_is_400(server):
     resp = server.request('GET', DUMP, user='root', params={'action': 'explode'})
-    assert resp.status_code == 400, resp.text
-    assert resp.headers['Content-Type'].startswith('application/json')
-    body = resp.json()
-    assert body['success'] is False
-    assert isinstance(body['message'], str) and body['message']
+    err(resp, 400, 'action should be clear, init, or dump')
 
 
 # --------------------------------------------------------------------------
@@ -323,10 +383,10 @@ def test_post_with_the_xsrf_token_of_the_page_runs_the_action(hub_debug_server):
     create_course(server, 'Gone 101', ['eric'])
     eric = browser_login(server, 'eric')
     resp = submit(server, eric, 'action-clear')
-    assert ok(resp)['message'] == 'Database cleared'
+    assert ok(resp)['message'] == 'done'
     assert courses(server) == []
     resp = submit(server, eric, 'action-init')
-    assert ok(resp)['message'] == 'Database initialized with sample data'
+    assert ok(resp)['message'] == 'done'
     assert courses(server) == ['course1', 'course2']
 
 
@@ -382,7 +442,7 @@ def test_stand_alone_forms_work_and_need_the_xsrf_token(vngshare_server):
     )
     assert courses(server) == ['Gone 101']
     resp = browser.post(urllib.parse.urljoin(server.api, action), timeout=30)
-    assert ok(resp)['message'] == 'Database cleared'
+    assert ok(resp)['message'] == 'done'
     assert courses(server) == []
 
 
@@ -436,3 +496,60 @@ def test_internal_error_in_debug_explains(vngshare_server):
     assert body['message'].startswith('Internal server error')
     assert len(body['message']) > len('Internal server error')
     assert vngshare_server.running
+
+
+# --------------------------------------------------------------------------
+# the server's root, and what the welcome page tells
+
+
+def test_root_redirects_to_the_welcome_page_stand_alone(vngshare_server):
+    server = vngshare_server
+    resp = requests.get(server.base + '/', allow_redirects=False, timeout=10)
+    assert resp.status_code == 302, resp.text
+    assert resp.headers['Location'] == '/api/'
+    # The query (who is asking) goes along, and the redirect lands on the page.
+    resp = requests.get(server.base + '/?user=eric', timeout=10)
+    assert_html(resp)
+    assert resp.url == server.api + '?user=eric'
+    assert 'Signed in as <strong>eric</strong>' in resp.text
+    # Other methods get the JSON envelope.
+    resp = requests.post(server.base + '/', timeout=10)
+    err(resp, 405, 'Method Not Allowed')
+
+
+def test_root_is_not_ours_under_the_hub(hub_server):
+    resp = requests.get(hub_server.base + '/', allow_redirects=False, timeout=10)
+    err(resp, 404, 'Not Found')
+
+
+def test_root_redirect_follows_the_prefix(start_ngshare):
+    server = start_ngshare(hub_mode=False, args=['--prefix', '/share/'])
+    resp = requests.get(server.base + '/', allow_redirects=False, timeout=10)
+    assert resp.status_code == 302, resp.text
+    assert resp.headers['Location'] == '/share/'
+
+
+def test_curl_example_is_an_absolute_url_that_works(server):
+    page = server.request('GET', '', user='eric')
+    assert_html(page)
+    match = re.search(r'<code id="curl-example">([^<]*)</code>', page.text)
+    assert match, page.text
+    command = html.unescape(match.group(1))
+    url = re.search(r"'(https?://[^']+)'", command).group(1)
+    assert url.startswith(server.api + 'courses'), command
+    headers = {}
+    if server.hub_mode:
+        assert "-H 'Authorization: token <token>'" in command
+        headers['Authorization'] = 'token ' + token_for('eric')
+    # Run as written (the token filled in): the API answers.
+    assert ok(requests.get(url, headers=headers, timeout=10))['courses'] == []
+
+
+def test_welcome_page_names_our_plugin(server):
+    page = server.request('GET', '', user='root')
+    assert_html(page)
+    text = html.unescape(page.text)
+    assert 'ngshare_exchange' not in text
+    assert 'python -m pip install "ngshare[exchange]>=1.0.0.dev0"' in text
+    assert 'from ngshare.exchange import configureExchange' in text
+    assert f"configureExchange(c, '{server.api.rstrip('/')}')" in text

@@ -356,7 +356,7 @@ class BaseHandler(RequestHandler):
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         api_error = kwargs.get('api_error')
         if api_error is not None:
-            message = api_error.message
+            message = api_error.message_for(self.config.debug)
             for name, value in getattr(api_error, 'headers', {}).items():
                 self.set_header(name, value)
         elif status_code >= 500:

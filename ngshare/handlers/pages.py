@@ -34,6 +34,8 @@ PAGE_CSP = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 CHANGING_ACTIONS = ('clear', 'init')
+# 0.6.0's answer to a GET with another action (scripts may compare it).
+UNKNOWN_GET_ACTION = 'action should be clear, init, or dump'
 
 
 class PageHandler(BaseHandler):
@@ -74,6 +76,22 @@ class FaviconHandler(BaseHandler):
         self.render('favicon.svg')
 
 
+class RootRedirectHandler(BaseHandler):
+    """Stand-alone, ``/`` is not the API: send the visitor to the welcome page.
+
+    A temporary redirect (the prefix is a flag) that keeps the query, so
+    ``/?user=root`` opens the page as root. Other methods get the JSON 405.
+    """
+
+    identifies_caller = False
+
+    def get(self):
+        url = self.config.prefix
+        if self.request.query:
+            url += '?' + self.request.query
+        self.redirect(url)
+
+
 class HomeHandler(PageHandler):
     """The welcome page; shows the debug actions to those who may use them.
 
@@ -86,6 +104,16 @@ class HomeHandler(PageHandler):
     def login_required(self):
         return not self.config.vngshare
 
+    def api_url(self) -> str:
+        """The prefix as an absolute URL, as this request reached us.
+
+        The host is the request's ``Host`` (under the Hub, the proxy passes
+        the browser's on); the scheme and client address come from
+        ``X-Forwarded-*`` only for ``--trusted-proxies``, so a curl example
+        copied from the page works from where the page was read.
+        """
+        return f'{self.request.protocol}://{self.request.host}{self.config.prefix}'
+
     def get(self):
         actor = self.actor
         may_dump = actor is not None and (actor.is_admin or self.config.debug)
@@ -94,6 +122,7 @@ class HomeHandler(PageHandler):
             'home.html',
             actor=actor,
             prefix=self.config.prefix,
+            api_url=self.api_url(),
             debug=self.config.debug,
             vngshare=self.config.vngshare,
             may_dump=may_dump,
@@ -138,7 +167,7 @@ class DebugHandler(PageHandler):
                 raise permission_denied()
             await self.change(action)
         else:
-            raise ApiError(400, 'Unknown action')
+            raise ApiError(400, UNKNOWN_GET_ACTION)
 
     async def post(self):
         action = self.get_argument('action', '')

@@ -1,4 +1,9 @@
-"""The debug actions of the welcome page: dump, clear, init."""
+"""The debug actions of the welcome page: dump, clear, init.
+
+``clear`` and ``init`` answer ``done`` and ``init`` loads the sample data of
+ngshare 0.6.0, so that scripts and test suites written against 0.6.0's
+debug mode (its own test suite among them) run unchanged.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ from ..database.models import (
     Course,
     File,
     RosterEntry,
+    Submission,
     User,
 )
 from ..filetree import TreeFile, md5_hex
-from ..timestamps import format_timestamp
+from ..timestamps import format_timestamp, utc_now
 from .context import Context
 from .lookup import ensure_user
 from .trees import release_blobs, store_tree
@@ -55,41 +61,78 @@ def clear(ctx: Context) -> dict:
     release_blobs(ctx, ctx.session.scalars(select(File.actual_name)))
     ctx.session.execute(delete(Course))
     ctx.session.execute(delete(User).where(User.id != ctx.actor.name))
-    return {'message': 'Database cleared'}
+    return {'message': DONE}
 
 
+# ngshare 0.6.0's sample data (its ``init_db``), which its own test suite and
+# scripts written against it expect: who is in which course, the
+# assignments, lawrence's two submissions to ``challenge`` (the first with
+# feedback), and the file names and contents. Names and emails of the
+# roster are unset (null), as there.
 SAMPLE_COURSES = {
-    'course1': {'instructors': ['kevin', 'abigail'], 'students': ['lawrence', 'eric']},
-    'course2': {'instructors': ['eric'], 'students': ['kevin', 'lawrence']},
+    'course1': {
+        'instructors': ['kevin'],
+        'students': ['lawrence'],
+        'assignments': {'challenge': {'file2': b'22222'}},
+    },
+    'course2': {
+        'instructors': ['abigail'],
+        'students': ['eric'],
+        'assignments': {
+            'assignment2a': {'file0': b'00000'},
+            'assignment2b': {'file1': b'11111'},
+        },
+    },
 }
+# (course, assignment, student): submissions, oldest first, as
+# (timestamp or None for "now", files, feedback files).
+SAMPLE_SUBMISSIONS = {
+    ('course1', 'challenge', 'lawrence'): [
+        (datetime.datetime(2020, 1, 1), {'file3': b'33333'}, {'file5': b'55555'}),
+        (None, {'file4': b'44444'}, {}),
+    ],
+}
+DONE = 'done'
 
 
 def init(ctx: Context) -> dict:
-    """Load a small sample: two courses with rosters and an assignment each."""
-
-    for course_id, people in SAMPLE_COURSES.items():
+    """Load 0.6.0's sample data; courses that already exist are left alone."""
+    created = {}
+    for course_id, sample in SAMPLE_COURSES.items():
         if ctx.session.scalar(select(Course).where(Course.id == course_id)):
             continue
         course = Course(id=course_id)
         ctx.session.add(course)
         ctx.session.flush()
         for role, key in ((INSTRUCTOR, 'instructors'), (STUDENT, 'students')):
-            for name in people[key]:
+            for name in sample[key]:
                 ensure_user(ctx.session, name)
-                course.roster.append(
-                    RosterEntry(
-                        user_id=name,
-                        role=role,
-                        first_name=f'{name} first name',
-                        last_name=f'{name} last name',
-                        email=f'{name}@example.edu',
-                    )
-                )
-        content = f'Welcome to {course_id}\n'.encode()
-        assignment = Assignment(id='challenge', course_id=course._id)
-        assignment.files = store_tree(
-            ctx, [TreeFile('README.txt', content, md5_hex(content))]
-        )
-        ctx.session.add(assignment)
+                course.roster.append(RosterEntry(user_id=name, role=role))
+        for assignment_id, files in sample['assignments'].items():
+            assignment = Assignment(id=assignment_id, course_id=course._id)
+            assignment.files = _tree(ctx, files)
+            ctx.session.add(assignment)
+            created[course_id, assignment_id] = assignment
     ctx.session.flush()
-    return {'message': 'Database initialized with sample data'}
+    for (course_id, assignment_id, student), rows in SAMPLE_SUBMISSIONS.items():
+        assignment = created.get((course_id, assignment_id))
+        if assignment is None:
+            continue
+        for timestamp, files, feedback in rows:
+            submission = Submission(
+                assignment_id=assignment._id,
+                student_id=student,
+                timestamp=timestamp or utc_now(),
+            )
+            submission.files = _tree(ctx, files)
+            submission.feedback = _tree(ctx, feedback)
+            ctx.session.add(submission)
+    ctx.session.flush()
+    return {'message': DONE}
+
+
+def _tree(ctx: Context, files: dict[str, bytes]) -> list[File]:
+    return store_tree(
+        ctx,
+        [TreeFile(path, content, md5_hex(content)) for path, content in files.items()],
+    )

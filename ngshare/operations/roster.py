@@ -16,6 +16,7 @@ from ..errors import bad_request, conflict, not_found, permission_denied
 from ..jsonfields import parse_field
 from ..names import is_storable
 from ..permissions import (
+    NOT_INSTRUCTOR,
     require_admin,
     require_instructor,
     require_member,
@@ -33,6 +34,7 @@ from .lookup import (
 )
 
 _PERSON_FIELDS = ('first_name', 'last_name', 'email')
+SUPPLY_STUDENTS = 'Please supply students'
 
 
 def describe(entry: RosterEntry) -> dict:
@@ -93,14 +95,26 @@ def set_instructor(ctx: Context, course_id: str, user_id: str, fields: dict) -> 
     An instructor who was a student of the course stops being one.
     """
     course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
-    own_entry = ctx.actor.name == user_id and (
-        role_in(ctx.session, ctx.actor, course) == INSTRUCTOR
-    )
-    if not (ctx.actor.is_admin or own_entry):
-        raise permission_denied()
+    if not ctx.actor.is_admin:
+        _require_own_entry(ctx, course, user_id)
     _require_fields(fields, 'Please supply email name')
     _enrol(ctx, course, user_id, INSTRUCTOR, fields)
     return {}
+
+
+def _require_own_entry(ctx: Context, course, user_id: str) -> None:
+    """An instructor (not an admin) may only update their own entry.
+
+    The refusal's reason (debug mode only) is 0.6.0's: the caller is no
+    instructor, or would make someone an instructor, or would change
+    another instructor's entry.
+    """
+    if role_in(ctx.session, ctx.actor, course) != INSTRUCTOR:
+        raise permission_denied(NOT_INSTRUCTOR)
+    if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is None:
+        raise permission_denied('cannot modify instructors')
+    if ctx.actor.name != user_id:
+        raise permission_denied('cannot modify other instructors')
 
 
 def get_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
@@ -188,12 +202,19 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
 
 
 def _parse_students(students_json: str | None) -> list[dict]:
+    """The ``students`` field; nobody to add (missing, or ``[]``) is a 400.
+
+    As documented and as 0.6.0 answered: an empty list is ``Please supply
+    students``, not a 200 that adds nobody.
+    """
     if students_json is None:
-        raise bad_request('Please supply students')
+        raise bad_request(SUPPLY_STUDENTS)
     students = parse_field(students_json, 'Students cannot be JSON decoded')
-    if not isinstance(students, list) or not all(
-        _is_student_entry(student) for student in students
-    ):
+    if not isinstance(students, list):
+        raise bad_request('Incorrect request format')
+    if not students:
+        raise bad_request(SUPPLY_STUDENTS)
+    if not all(_is_student_entry(student) for student in students):
         raise bad_request('Incorrect request format')
     return students
 
