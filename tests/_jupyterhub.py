@@ -7,10 +7,10 @@ service. Its configuration file is a small overlay that loads
 ``testing/install_jhmanaged/jupyterhub_config.py`` with ``load_subconfig``
 and then changes only what a test run must change:
 
-* the service command's ``python3`` becomes this interpreter (so ngshare
-  runs in the test environment), and ``--database`` / ``--storage`` in the
-  temporary folder are appended (the example's ``--admins admin,admin2``
-  stays: the tests sign in as ``admin``);
+* the service command (the example's ``sys.executable``: this
+  interpreter, so ngshare runs in the test environment) gets ``--database``
+  / ``--storage`` in the temporary folder appended (the example's
+  ``--admins admin,admin2`` stays: the tests sign in as ``admin``);
 * the service ``url`` gets a free port; the Hub, the proxy and its API get
   free loopback ports; the Hub's database and cookie secret live in the
   temporary folder;
@@ -52,6 +52,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from _components import unavailable
 from _servers import REPO_ROOT, free_port, ngshare_env
 
 __all__ = [
@@ -94,7 +95,8 @@ def entries(value):
 services = entries(c.JupyterHub.services)
 (ngshare,) = [service for service in services if service['name'] == 'ngshare']
 command = list(ngshare['command'])
-assert command[:3] == ['python3', '-m', 'ngshare'], command
+# The example's own interpreter, sys.executable: here, the tests' one.
+assert command[:3] == [sys.executable, '-m', 'ngshare'], command
 ngshare['command'] = [sys.executable, *command[1:]] + [
     '--database', SETTINGS['ngshare_database'],
     '--storage', SETTINGS['ngshare_storage'],
@@ -155,11 +157,10 @@ def proxy_command() -> str:
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    pytest.fail(
+    unavailable(
         'configurable-http-proxy is not installed: run `npm ci` in the '
-        'repository root (it installs it into node_modules/ from '
-        'package-lock.json)',
-        pytrace=False,
+        'repository root (testing/run-tests does; it installs it into '
+        'node_modules/ from package-lock.json)'
     )
 
 

@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
+from _components import unavailable
 from _ports import free_port
 
 PG_BIN = os.environ.get('NGSHARE_TEST_PG_BIN', '/usr/lib/postgresql/15/bin')
@@ -232,14 +233,17 @@ def postgres_server() -> Iterator[PostgresServer]:
         if not os.access(os.path.join(PG_BIN, name), os.X_OK)
     ]
     if missing:
-        pytest.skip(f'PostgreSQL 15 binaries {missing} not found in {PG_BIN}')
+        unavailable(
+            f'PostgreSQL 15 binaries {missing} not found in {PG_BIN} (Debian '
+            'package postgresql; testing/run-tests installs it as root)'
+        )
     if os.geteuid() == 0:
         try:
             pwd.getpwnam(PG_SYSTEM_USER)
         except KeyError:
-            pytest.skip(f'running as root and there is no {PG_SYSTEM_USER!r} user')
+            unavailable(f'running as root and there is no {PG_SYSTEM_USER!r} user')
         if shutil.which('runuser') is None:
-            pytest.skip('running as root and runuser is not available')
+            unavailable('running as root and runuser is not available')
     pytest.importorskip('psycopg')
     base = tempfile.mkdtemp(prefix='ngshare-pg-')
     try:

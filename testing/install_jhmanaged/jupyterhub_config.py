@@ -2,18 +2,24 @@
 # an administrator adds (or merges into an existing configuration).
 #
 # Works with JupyterHub 2 and later (tested with JupyterHub 6). Install
-# ngshare first, in the Python environment the Hub runs in:
+# ngshare first, in the Python environment the Hub runs in (a version only
+# this ngshare satisfies: a plain "ngshare" is the older 0.6.0 on the package
+# index; before a release, install from a checkout or a wheel, see
+# docs/install.md):
 #
-#     python3 -m pip install ngshare
+#     /opt/jupyterhub/bin/python -m pip install "ngshare>=1.0.0.dev0"
 #
 # Then restart JupyterHub and open Control Panel -> Services -> ngshare: the
 # ngshare welcome page means it works. See docs/jupyterhub.md for the whole
 # story.
 
+import sys
+
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
-# The service. JupyterHub starts the command at start-up, restarts it if it
-# exits, stops it when the Hub stops, and proxies /services/ngshare/ to `url`.
+# The service. JupyterHub starts the command at start-up (if it fails there,
+# the Hub exits: docs/jupyterhub.md), restarts it if it exits later, stops it
+# when the Hub stops, and proxies /services/ngshare/ to `url`.
 c.JupyterHub.services.append(
     {
         'name': 'ngshare',
@@ -26,10 +32,14 @@ c.JupyterHub.services.append(
         'url': 'http://127.0.0.1:10101',
         # The users given to --admins may do everything an instructor of any
         # course may do (create courses, add instructors). Other flags:
-        # `python3 -m ngshare --help` (e.g. --database, default
+        # `python -m ngshare --help` (e.g. --database, default
         # sqlite:////srv/ngshare/ngshare.db, and --storage, default
         # /srv/ngshare/files/: the Hub's user needs write access there).
-        'command': ['python3', '-m', 'ngshare', '--admins', 'admin,admin2'],
+        # sys.executable is the Hub's own interpreter, where ngshare is
+        # installed: a bare 'python3' is looked up on the Hub's PATH (under
+        # systemd the system's Python, without ngshare), and a service that
+        # exits at start-up makes the whole Hub exit.
+        'command': [sys.executable, '-m', 'ngshare', '--admins', 'admin,admin2'],
         # Skip the Hub's "Authorize access" page when a user opens the
         # ngshare pages in a browser (the welcome page, the admins' database
         # dump): ngshare is part of this installation, and only learns who
@@ -48,11 +58,11 @@ c.JupyterHub.services.append(
 # or later, c.JupyterHub.extra_user_scopes = ['access:services!service=ngshare']
 # does the same without redefining the role.)
 #
-# API calls (nbgrader's ngshare_exchange) do not need this: they present the
-# token of the user's single-user server (scopes users:activity!user and
-# access:servers!server), which ngshare accepts as the user's own; it refuses
-# tokens meant for other services or other users' servers, and decides with
-# its own course roles (docs/security.md). With ngshare's
+# API calls (nbgrader's exchange plugin, ngshare.exchange) do not need this:
+# they present the token of the user's single-user server (scopes
+# users:activity!user and access:servers!server), which ngshare accepts as
+# the user's own; it refuses tokens meant for other services or other users'
+# servers, and decides with its own course roles (docs/security.md). With ngshare's
 # --strict-token-scopes, the servers' tokens need this scope as well:
 #
 #     c.Spawner.server_token_scopes = [

@@ -1,9 +1,12 @@
 # nbgrader's global configuration for ngshare, for every user:
 # install it as /etc/jupyter/nbgrader_config.py where the single-user servers
-# run (with ngshare_exchange installed there: python3 -m pip install
-# ngshare_exchange; it needs nbgrader 0.7.0 or later).
+# run, with ngshare's exchange plugin installed there (it brings nbgrader 0.9):
+#
+#     python -m pip install "ngshare[exchange]>=1.0.0.dev0"
+#
+# (before a release, from a checkout or a wheel: see docs/install.md).
 
-from ngshare_exchange import configureExchange
+from ngshare.exchange import configureExchange
 
 c = get_config()  # noqa: F821 (provided by Jupyter when it loads this file)
 
