@@ -30,6 +30,11 @@ to standard output, one per line; summaries go to standard error. Exit
 status: 0 success; 1 ``verify`` found bad blobs or ``gc --delete`` could not
 remove a file; 2 the command could not run (one ``ngshare-admin: error:``
 line; argparse's usage errors too).
+
+The flags are in :mod:`ngshare.admin_flags`; the database is opened by the
+service's own path (:mod:`ngshare.database.opening`), and maintenance runs
+on a session factory and the blob store, as the service's housekeeping
+does, with no service (``Runtime``) around.
 """
 
 from __future__ import annotations
@@ -39,25 +44,21 @@ import logging
 import os
 import sys
 
-from alembic.util import CommandError as AlembicCommandError
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from . import config as defaults
 from . import gc
-from .config import Config
-from .database import migrate, revisions
-from .database.engine import make_engine, make_session_factories
-from .database.urls import DatabaseURLError, check_database_url
+from .actor import Actor
+from .admin_flags import build_parser
+from .blobs import open_store
+from .blobs.store import BlobStore
+from .database import migrate, opening
+from .database.engine import make_session_factories
+from .database.revisions import SchemaStatus
 from .housekeeping import purge_deleted
 from .operations import deleted
 from .operations.context import Context
-from .permissions import Actor
-from .runtime import Runtime
-from .storage import BlobStore
-from .version import __version__
 
 EXIT_PROBLEMS = 1
 EXIT_ERROR = 2
@@ -67,150 +68,41 @@ class AdminError(Exception):
     """The command cannot run; reported as one line."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog='ngshare-admin',
-        description='Maintenance of an ngshare database and storage folder.',
-    )
-    parser.add_argument('--version', action='version', version=__version__)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        '--database',
-        metavar='PATH_TO_DATABASE',
-        default=defaults.DEFAULT_DATABASE,
-        help=f'SQLAlchemy database URL (default: {defaults.DEFAULT_DATABASE})',
-    )
-    common.add_argument(
-        '--storage',
-        metavar='PATH_TO_STORAGE',
-        default=defaults.DEFAULT_STORAGE,
-        help=f'folder of the stored files (default: {defaults.DEFAULT_STORAGE})',
-    )
-    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
-    commands.required = True
-    collect = commands.add_parser(
-        'gc',
-        parents=[common],
-        help='report (with --delete: remove) files no row refers to',
-        description='List the files of the storage folder that no files row '
-        'refers to and that are older than the grace period; with --delete '
-        'remove them. Without --delete nothing is changed.',
-    )
-    collect.add_argument(
-        '--delete',
-        action='store_true',
-        help='remove the orphaned files (default: only report them)',
-    )
-    collect.add_argument(
-        '--grace-seconds',
-        metavar='SECONDS',
-        type=_non_negative,
-        default=gc.DEFAULT_GRACE_SECONDS,
-        help='leave alone files modified less than this long ago, which a '
-        f'request in flight may still refer to (default: {gc.DEFAULT_GRACE_SECONDS})',
-    )
-    commands.add_parser(
-        'verify',
-        parents=[common],
-        help='check that every stored file exists and matches its checksum',
-        description='Read every blob a files row refers to and check it against '
-        'the row; list the bad ones and exit 1 if there are any.',
-    )
-    commands.add_parser(
-        'upgrade',
-        parents=[common],
-        help='upgrade the database schema (what ngshare does at start-up)',
-        description='Upgrade the database to the schema of this ngshare, as the '
-        'service does at start-up unless --no-upgrade-db is given. Back up the '
-        'database first.',
-    )
-    deleted = commands.add_parser(
-        'deleted',
-        help='list, restore or purge deleted courses and assignments',
-        description='Deleted courses and assignments are kept, with their '
-        'submissions and feedback, for the retention period of the service '
-        '(--deleted-retention-days, default 30).',
-    )
-    actions = deleted.add_subparsers(dest='action', metavar='ACTION')
-    actions.required = True
-    actions.add_parser('list', parents=[common], help='list the kept items')
-    restore = actions.add_parser(
-        'restore', parents=[common], help='put a kept item back'
-    )
-    restore.add_argument('item', metavar='ID', type=int, help='as shown by list')
-    restore.add_argument(
-        '--as', dest='as_name', metavar='NAME', help='restore under another name'
-    )
-    restore.add_argument(
-        '--submissions-only',
-        action='store_true',
-        help="add a deleted assignment's submissions (and feedback) to the live "
-        'assignment of the same name (or --as NAME)',
-    )
-    purge = actions.add_parser(
-        'purge', parents=[common], help='forget expired items and free their files'
-    )
-    purge.add_argument(
-        '--older-than-days',
-        metavar='DAYS',
-        type=_non_negative,
-        default=30,
-        help='purge items deleted longer ago than this (default: 30)',
-    )
-    return parser
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if not value >= 0:  # also refuses NaN
-        raise argparse.ArgumentTypeError(f'not a number of seconds: {text!r}')
-    return value
-
-
 # --------------------------------------------------------------------------
 # opening the deployment
 
 
 def open_database(
-    url: str, *, need_current: bool, read_only: bool = False
-) -> tuple[Engine, str | None]:
-    """The engine of ``url`` and its revision, after checking that this
-    ngshare knows the schema (and, with ``need_current``, that it is the
-    current one). Nothing is changed before the checks pass. A ``read_only``
-    engine is a plain one: the service's engine would, for one, switch a
-    SQLite file to WAL journaling."""
+    url: str,
+    *,
+    need_current: bool,
+    read_only: bool = False,
+    upgrade_storage: str | None = None,
+) -> tuple[Engine, SchemaStatus]:
+    """The engine of ``url`` and its schema status, opened as the service
+    opens it (:mod:`ngshare.database.opening`), except that a missing
+    SQLite file is refused rather than created. ``need_current`` refuses an
+    outdated schema; a ``read_only`` engine is a plain one: the service's
+    engine would, for one, switch a SQLite file to WAL journaling."""
     try:
-        url = check_database_url(url)
-    except DatabaseURLError as error:
-        raise AdminError(str(error)) from None
-    parsed = make_url(url)
-    if (
-        parsed.get_backend_name() == 'sqlite'
-        and parsed.database not in (None, '', ':memory:')
-        and not os.path.isfile(parsed.database)
-    ):
-        # Connecting would create an empty database file there.
-        raise AdminError(f'database file {parsed.database!r} does not exist')
-    try:
-        status = revisions.inspect_schema(url)
-    except migrate.MigrationError as error:
-        raise AdminError(str(error)) from None
-    except ImportError as error:
-        raise AdminError(f'cannot use database: {error}') from None
-    if not status.known:
-        raise AdminError(status.newer_message())
-    if need_current and not status.is_current:
-        raise AdminError(
-            f'the database is at revision {status.describe_current()}, this '
-            f'ngshare needs {status.head}: upgrade it first (start ngshare, or '
-            'run `ngshare-admin upgrade`)'
+        return opening.open_database(
+            url,
+            missing_file=opening.MUST_EXIST,
+            pool_size=1,
+            plain=read_only,
+            upgrade_storage=upgrade_storage,
+            outdated=_upgrade_first if need_current else None,
         )
-    if read_only:
-        return create_engine(url, poolclass=NullPool), status.current
-    return make_engine(url, pool_size=1), status.current
+    except opening.DatabaseOpenError as error:
+        raise AdminError(str(error)) from None
+
+
+def _upgrade_first(status: SchemaStatus) -> str:
+    return (
+        f'the database is at revision {status.describe_current()}, this '
+        f'ngshare needs {status.head}: upgrade it first (start ngshare, or '
+        'run `ngshare-admin upgrade`)'
+    )
 
 
 def open_storage(path: str) -> BlobStore:
@@ -218,7 +110,7 @@ def open_storage(path: str) -> BlobStore:
         raise AdminError(f'storage folder {path!r} is not a folder')
     if not os.path.isdir(path):
         raise AdminError(f'storage folder {path!r} does not exist')
-    return BlobStore(path)
+    return open_store(path)
 
 
 # --------------------------------------------------------------------------
@@ -227,7 +119,7 @@ def open_storage(path: str) -> BlobStore:
 
 def run_gc(args: argparse.Namespace) -> int:
     store = open_storage(args.storage)
-    engine, _revision = open_database(args.database, need_current=True)
+    engine, _status = open_database(args.database, need_current=True)
     try:
         result = gc.collect_garbage(
             engine,
@@ -270,8 +162,8 @@ def run_gc(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     store = open_storage(args.storage)
-    engine, revision = open_database(args.database, need_current=False, read_only=True)
-    if revision is None:
+    engine, status = open_database(args.database, need_current=False, read_only=True)
+    if status.current is None:
         engine.dispose()
         raise AdminError('the database is empty: it holds no ngshare schema')
     try:
@@ -288,82 +180,81 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    store = open_storage(args.storage)
-    engine, before = open_database(args.database, need_current=False)
+    open_storage(args.storage)  # some migrations read the stored files
+    engine, status = open_database(
+        args.database, need_current=False, upgrade_storage=args.storage
+    )
     try:
-        migrate.upgrade(engine, str(store.root))
         after = migrate.current_revision(engine)
-    except migrate.MigrationError as error:
-        raise AdminError(str(error)) from None
-    except AlembicCommandError as error:
-        raise AdminError(f'cannot upgrade the database: {error}') from None
     finally:
         engine.dispose()
-    if before == after:
+    if status.current == after:
         note(f'the database is already at revision {after}')
     else:
-        note(f'upgraded the database from revision {before or "none"} to {after}')
+        note(
+            f'upgraded the database from revision {status.current or "none"} to {after}'
+        )
     return 0
 
 
 def run_deleted(args: argparse.Namespace) -> int:
     store = open_storage(args.storage)
-    engine, _revision = open_database(args.database, need_current=True)
-    config = Config(
-        database_url=args.database,
-        storage_path=args.storage,
-        deleted_retention_days=int(getattr(args, 'older_than_days', 30)),
-    )
-    runtime = Runtime(
-        config=config,
-        engine=engine,
-        reader=None,
-        writer=make_session_factories(engine)[1],
-        store=store,
-        authenticator=None,
-        pool=None,
-    )
+    engine, _status = open_database(args.database, need_current=True)
+    reader, writer = make_session_factories(engine)
     try:
         if args.action == 'list':
-            with runtime.writer() as session:
-                items = deleted.list_deleted(session)
-            for item in items:
-                what = item['course'] + (
-                    f' / {item["assignment"]}' if item['assignment'] else ''
-                )
-                print(
-                    f'{item["id"]}\t{item["kind"]}\t{what}\t{item["deleted_at"]}'
-                    f'\tby {item["deleted_by"]}\t{item["submissions"]} submissions'
-                )
-            note(f'{len(items)} deleted items kept')
+            list_deleted(reader)
         elif args.action == 'restore':
-            with runtime.writer() as session:
-                ctx = Context(session=session, store=store, actor=ADMIN_ACTOR)
-                try:
-                    message = deleted.restore(
-                        ctx,
-                        args.item,
-                        as_name=args.as_name,
-                        submissions_only=args.submissions_only,
-                    )
-                    session.commit()
-                except deleted.RestoreError as error:
-                    raise AdminError(str(error)) from None
-                except IntegrityError:
-                    # A course or assignment of the same name was created
-                    # meanwhile (the unique constraints caught it): run
-                    # again, the restore then says what is in the way.
-                    raise AdminError(
-                        f'item {args.item} conflicts with a concurrent change;'
-                        ' nothing was restored, run the command again'
-                    ) from None
-            note(message)
+            restore_deleted(writer, store, args)
         else:
-            freed = purge_deleted(runtime)
+            freed = purge_deleted(
+                writer,
+                store,
+                retention_days=int(args.older_than_days),
+                grace_seconds=defaults.DEFAULT_RELEASED_BLOB_GRACE,
+            )
             note(f'purged expired deleted items ({freed} stored files released)')
     finally:
         engine.dispose()
     return 0
+
+
+def list_deleted(reader) -> None:
+    with reader() as session:
+        items = deleted.list_deleted(session)
+    for item in items:
+        what = item['course'] + (
+            f' / {item["assignment"]}' if item['assignment'] else ''
+        )
+        print(
+            f'{item["id"]}\t{item["kind"]}\t{what}\t{item["deleted_at"]}'
+            f'\tby {item["deleted_by"]}\t{item["submissions"]} submissions'
+        )
+    note(f'{len(items)} deleted items kept')
+
+
+def restore_deleted(writer, store: BlobStore, args: argparse.Namespace) -> None:
+    with writer() as session:
+        ctx = Context(session=session, store=store, actor=ADMIN_ACTOR)
+        try:
+            message = deleted.restore(
+                ctx,
+                args.item,
+                as_name=args.as_name,
+                submissions_only=args.submissions_only,
+            )
+            session.commit()
+        except deleted.RestoreError as error:
+            raise AdminError(str(error)) from None
+        except IntegrityError:
+            # A course or assignment of the same name was created meanwhile
+            # (the unique constraints caught it): run again, the restore
+            # then says what is in the way.
+            raise AdminError(
+                f'item {args.item} conflicts with a concurrent change;'
+                ' nothing was restored, run the command again'
+            ) from None
+    note(message)
 
 
 COMMANDS = {

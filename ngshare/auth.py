@@ -28,10 +28,10 @@ from jupyterhub.services.auth import HubAuth, HubOAuth, HubOAuthCallbackHandler
 from tornado.httputil import url_concat
 from tornado.web import HTTPError, RequestHandler
 
+from .actor import Actor
 from .config import Config
 from .errors import ApiError
 from .logsafe import redact
-from .permissions import Actor
 from .token_rules import accepted_name, plausible_token
 
 log = logging.getLogger('ngshare.auth')
@@ -270,6 +270,8 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         except asyncio.TimeoutError:
             log.error('The Hub did not answer within %ss (login)', self.lookup.timeout)
             raise ApiError(503, HUB_UNAVAILABLE) from None
+        except ApiError:
+            raise
         except HTTPError as error:
             if error.status_code < 500:
                 raise
@@ -277,13 +279,6 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
             if (error.log_message or '').startswith(_REFUSED_LOGIN):
                 raise ApiError(400, 'OAuth login failed') from None
             raise ApiError(503, HUB_UNAVAILABLE) from None
-
-    def _handle_request_exception(self, error: BaseException) -> None:
-        if isinstance(error, ApiError):
-            if not self._finished:
-                self.send_error(error.status, api_error=error)
-            return
-        super()._handle_request_exception(error)
 
     def _request_summary(self) -> str:
         request = self.request
@@ -293,11 +288,10 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         if status_code == 405:
             self.set_header('Allow', 'GET')
-        api_error = kwargs.get('api_error')
         exc_info = kwargs.get('exc_info')
         error = exc_info[1] if exc_info else None
-        if api_error is not None:
-            message = api_error.message
+        if isinstance(error, ApiError):
+            message = error.message
         elif status_code < 500 and isinstance(error, HTTPError) and error.log_message:
             message = (
                 error.log_message % error.args if error.args else error.log_message

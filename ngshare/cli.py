@@ -5,8 +5,9 @@ This is the only module that reads the environment: the flags documented in
 service become one :class:`~ngshare.config.Config`. Everything that can be
 checked without the disk is checked here, first (started without the Hub's
 environment, ngshare touches nothing); :mod:`ngshare.startup` then prepares
-storage, database and sockets. A configuration that cannot work stops
-start-up with a single ``ngshare: error:`` line and no traceback.
+storage, database and sockets, and serves until a signal. A configuration
+that cannot work stops start-up with a single ``ngshare: error:`` line and
+no traceback.
 """
 
 from __future__ import annotations
@@ -16,18 +17,15 @@ import asyncio
 import ipaddress
 import logging
 import os
-import signal
 import sys
 from urllib.parse import urlparse
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from . import config as defaults
-from .config import Config
-from .database.urls import DatabaseURLError, check_database_url
+from .config import COOKIE_SECRET_NAME, Config
+from .database.urls import DatabaseURLError, check_database_url, sqlite_file
 from .flags import build_parser, names, parse_size, port_number
-from .housekeeping import start_housekeeping
 from .server import parse_networks
 from .startup import (
     StartupError,
@@ -35,13 +33,14 @@ from .startup import (
     build_runtime,
     load_cookie_secret,
     prepare_database,
-    start,
+    serve,
 )
-from .version import __version__
 
 # build_parser and parse_size are ngshare.flags', build_runtime and the
-# others ngshare.startup's, kept importable from here.
+# others ngshare.startup's, COOKIE_SECRET_NAME ngshare.config's, kept
+# importable from here.
 __all__ = [
+    'COOKIE_SECRET_NAME',
     'Config',
     'StartupError',
     'build_parser',
@@ -55,8 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger('ngshare')
-
-COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
 
 
 def check_hub_environment(args: argparse.Namespace, environ: dict[str, str]) -> None:
@@ -222,43 +219,12 @@ def bind_host(hostname: str | None) -> str:
 def default_cookie_secret_file(database_url: str, storage_path: str) -> str:
     """Beside the SQLite file, or in the storage folder every replica shares."""
     try:
-        url = make_url(database_url)
+        path = sqlite_file(database_url)
     except ArgumentError:
+        path = None
+    if path is None:
         return os.path.join(storage_path, COOKIE_SECRET_NAME)
-    if url.get_backend_name() == 'sqlite' and url.database not in (
-        None,
-        '',
-        ':memory:',
-    ):
-        return os.path.join(
-            os.path.dirname(os.path.abspath(url.database)), COOKIE_SECRET_NAME
-        )
-    return os.path.join(storage_path, COOKIE_SECRET_NAME)
-
-
-async def serve(config: Config) -> None:
-    runtime, server, bound = start(config)
-    if config.vngshare:
-        log.warning(
-            'vngshare (stand-alone mode): anyone can act as any user. '
-            'DO NOT USE IN PRODUCTION.'
-        )
-    if config.debug:
-        log.warning('Debug mode is on: private information may leak.')
-    log.info('ngshare %s serving %s on %s', __version__, config.prefix, bound)
-    housekeeping = start_housekeeping(runtime)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        housekeeping.stop()
-        server.stop()
-        runtime.pool.shutdown(wait=True, cancel_futures=True)
-        runtime.engine.dispose()
-        log.info('ngshare stopped')
+    return os.path.join(os.path.dirname(os.path.abspath(path)), COOKIE_SECRET_NAME)
 
 
 def main(argv: list[str] | None = None) -> None:

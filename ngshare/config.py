@@ -18,6 +18,12 @@ VNGSHARE_STORAGE = '/tmp/ngshare/'  # noqa: S108
 VNGSHARE_PREFIX = '/api/'
 VNGSHARE_HOST = '127.0.0.1'
 VNGSHARE_PORT = 12121
+# The login cookie secret's file, beside a SQLite database or in the storage
+# folder (which ngshare-admin gc therefore never counts as a blob).
+COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
+# Days a deleted course or assignment stays restorable: the service's
+# --deleted-retention-days and ngshare-admin deleted purge --older-than-days.
+DEFAULT_DELETED_RETENTION_DAYS = 30
 # nbgrader's own default per-file limit is 100000 KB; a request may carry a
 # few such files, base64-encoded (4/3 larger).
 DEFAULT_MAX_FILE_SIZE = 128 * 1024**2
@@ -80,7 +86,7 @@ class Config:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     # Days a deleted course or assignment stays restorable (0: not kept).
-    deleted_retention_days: int = 30
+    deleted_retention_days: int = DEFAULT_DELETED_RETENTION_DAYS
     # Seconds a released blob (replaced feedback, a purged item) is kept for
     # downloads in flight before it is removed (0: at once, after commit).
     released_blob_grace_seconds: int = DEFAULT_RELEASED_BLOB_GRACE
@@ -107,7 +113,3 @@ class Config:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     # Direct peers whose X-Forwarded-For / X-Real-Ip name the client.
     trusted_proxies: frozenset[str] = frozenset(DEFAULT_TRUSTED_PROXIES)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith('sqlite')

@@ -8,7 +8,6 @@ half-stored upload behind.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import hashlib
@@ -101,10 +100,6 @@ def decode_content(content: str) -> bytes:
         return binascii.a2b_base64(content)
     except (binascii.Error, ValueError):
         raise bad_request('Content cannot be base64 decoded') from None
-
-
-def encode_content(content: bytes) -> str:
-    return base64.b64encode(content).decode('ascii')
 
 
 def parse_tree(

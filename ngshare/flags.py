@@ -111,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         '--deleted-retention-days',
         metavar='DAYS',
         type=int,
-        default=30,
+        default=defaults.DEFAULT_DELETED_RETENTION_DAYS,
         help='days a deleted course or assignment (with its submissions) stays '
         'restorable with "ngshare-admin deleted restore"; 0 removes at once '
-        '(default: 30)',
+        f'(default: {defaults.DEFAULT_DELETED_RETENTION_DAYS})',
     )
     limits.add_argument(
         '--released-blob-grace',

@@ -23,7 +23,7 @@ Removal is safe against a running service on the same database and folder:
 * each candidate is removed in a write transaction holding the lock the
   service takes for blob deletions (on SQLite the database write lock, on
   PostgreSQL an exclusive advisory lock per blob; see
-  :func:`ngshare.operations.trees.lock_blob`), after checking again inside it
+  :func:`ngshare.blobs.lifecycle.lock_blob`), after checking again inside it
   that no row refers to the file and that it is still old. A request storing
   the same content either committed its row before that check (the file is
   kept) or stores the blob again after the removal.
@@ -38,46 +38,28 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import errno
 import hashlib
 import os
-import stat
 import time
 from collections.abc import Callable, Collection, Iterable
-from pathlib import Path
 
-from sqlalchemy import Column, Engine, exists, inspect, or_, select, text, union
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, exists, inspect, select, text, union
 from sqlalchemy.orm import sessionmaker
 
+from .blobs.folder import FolderStore
+from .blobs.lifecycle import is_referenced, lock_blob, reference_columns
+from .blobs.store import BlobStore, StoredFile
+from .config import COOKIE_SECRET_NAME
 from .database.engine import make_session_factories
-from .database.models import Base, ReleasedBlob
-from .operations.context import Context
-from .operations.trees import lock_blob
-from .permissions import Actor
-from .storage import BlobStore
+from .database.models import ReleasedBlob
+from .database.urls import sqlite_file
 
-# The name of the login cookie secret file (ngshare.cli.COOKIE_SECRET_NAME).
-COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
-# Prefixes of the temporary files the service writes into the storage folder
-# (blobs being written, the start-up probe, the cookie secret being created).
-TEMPORARY_PREFIXES = ('.tmp-', '.probe-', '.secret-')
 DEFAULT_GRACE_SECONDS = 3600
 # Candidates removed per write transaction: on SQLite the service waits for
 # the write lock meanwhile, so it is released every so often.
 DELETE_BATCH = 100
 HASH_CHUNK = 1024 * 1024
-
-GC_ACTOR = Actor(name='ngshare-admin', is_admin=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredFile:
-    """A file in the storage folder; ``key`` is its path relative to the
-    folder with ``/`` separators, as ``files.actual_name`` spells it."""
-
-    key: str
-    size: int
-    mtime: float
 
 
 @dataclasses.dataclass
@@ -160,40 +142,22 @@ def take_inventory(
     root = os.fspath(root)
     protected = {os.path.realpath(path) for path in protected_paths}
     inventory = Inventory()
-    for directory, folders, names in os.walk(root):
-        folders.sort()
-        for name in sorted(names):
-            path = os.path.join(directory, name)
-            try:
-                info = os.lstat(path)
-            except FileNotFoundError:  # removed while we walked
-                continue
-            if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
-                continue
-            key = Path(os.path.relpath(path, root)).as_posix()
-            if key in referenced:
-                inventory.referenced += 1
-            elif name == COOKIE_SECRET_NAME or os.path.realpath(path) in protected:
-                inventory.protected.append(key)
-            else:
-                found = StoredFile(key, info.st_size, info.st_mtime)
-                if key in released:
-                    inventory.released.append(found)
-                elif now - info.st_mtime < grace_seconds:
-                    inventory.recent.append(found)
-                else:
-                    inventory.orphans.append(found)
+    for found in FolderStore(root).iter_files():
+        key = found.key
+        if key in referenced:
+            inventory.referenced += 1
+        elif (
+            key.rsplit('/', 1)[-1] == COOKIE_SECRET_NAME
+            or os.path.realpath(os.path.join(root, key)) in protected
+        ):
+            inventory.protected.append(key)
+        elif key in released:
+            inventory.released.append(found)
+        elif now - found.mtime < grace_seconds:
+            inventory.recent.append(found)
+        else:
+            inventory.orphans.append(found)
     return inventory
-
-
-def reference_columns() -> list[Column]:
-    """The columns that refer to blobs: ``actual_name`` in every table of the
-    models (``files``, and any table that keeps blobs alive besides it)."""
-    return [
-        table.c.actual_name
-        for table in Base.metadata.sorted_tables
-        if 'actual_name' in table.c
-    ]
 
 
 def referenced_keys(engine: Engine) -> set[str]:
@@ -222,22 +186,13 @@ def _utc(moment: float) -> datetime.datetime:
     )
 
 
-def is_referenced(session, key: str) -> bool:
-    """Whether some row refers to blob ``key`` (in the caller's transaction)."""
-    return bool(
-        session.scalar(
-            select(or_(*(exists().where(c == key) for c in reference_columns())))
-        )
-    )
-
-
 def database_files(database_url: str) -> list[str]:
     """The files of a SQLite database (journal and WAL files included); none
     for other databases."""
-    url = make_url(database_url)
-    if url.get_backend_name() != 'sqlite' or url.database in (None, '', ':memory:'):
+    database = sqlite_file(database_url)
+    if database is None:
         return []
-    path = os.path.abspath(url.database)
+    path = os.path.abspath(database)
     return [path] + [path + suffix for suffix in ('-journal', '-wal', '-shm')]
 
 
@@ -266,16 +221,15 @@ def delete_orphans(
     candidates = list(candidates)
     for start in range(0, len(candidates), DELETE_BATCH):
         with writer() as session:
-            ctx = Context(session=session, store=store, actor=GC_ACTOR)
             session.execute(select(1))  # take the write lock first (SQLite)
             for candidate in candidates[start : start + DELETE_BATCH]:
-                lock_blob(ctx, candidate.key, shared=False)
+                lock_blob(session, candidate.key, shared=False)
                 cutoff = clock() - grace_seconds
-                if not _still_garbage(session, store.root, candidate, cutoff):
+                if not _still_garbage(session, store, candidate, cutoff):
                     result.kept.append(candidate)
                     continue
                 try:
-                    os.unlink(store.root / candidate.key)
+                    store.delete(candidate.key)
                 except OSError as error:
                     result.failed.append((candidate, error.strerror or str(error)))
                 else:
@@ -284,7 +238,9 @@ def delete_orphans(
     return result
 
 
-def _still_garbage(session, root: Path, candidate: StoredFile, cutoff: float) -> bool:
+def _still_garbage(
+    session, store: BlobStore, candidate: StoredFile, cutoff: float
+) -> bool:
     if is_referenced(session, candidate.key):
         return False
     if session.scalar(
@@ -296,11 +252,10 @@ def _still_garbage(session, root: Path, candidate: StoredFile, cutoff: float) ->
         )
     ):
         return False
-    try:
-        info = os.lstat(root / candidate.key)
-    except FileNotFoundError:
+    current = store.stat(candidate.key)
+    if current is None:
         return False
-    return info.st_mtime == candidate.mtime and info.st_mtime <= cutoff
+    return current.mtime == candidate.mtime and current.mtime <= cutoff
 
 
 def collect_garbage(
@@ -385,24 +340,22 @@ def verify_blobs(engine: Engine, store: BlobStore) -> Verification:
 
 def _digest(store: BlobStore, key: str | None) -> tuple[int, str, str] | str:
     """(length, md5, sha256) of a blob, or why it cannot be read."""
-    try:
-        path = store.path_for(key or '')
-    except ValueError:
-        return 'illegal blob name'
     md5 = hashlib.md5()  # noqa: S324 (the checksum the API documents)
     sha256 = hashlib.sha256()
     length = 0
     try:
-        with open(path, 'rb') as stream:
+        with store.open(key or '') as stream:
             while chunk := stream.read(HASH_CHUNK):
                 md5.update(chunk)
                 sha256.update(chunk)
                 length += len(chunk)
+    except ValueError:
+        return 'illegal blob name'
     except FileNotFoundError:
         return 'missing'
-    except IsADirectoryError:
-        return 'not a file'
     except OSError as error:
+        if error.errno == errno.EISDIR:
+            return 'not a file'
         return f'unreadable: {error.strerror}'
     return length, md5.hexdigest(), sha256.hexdigest()
 
@@ -418,8 +371,6 @@ __all__ = [
     'collect_garbage',
     'database_files',
     'delete_orphans',
-    'is_referenced',
-    'reference_columns',
     'referenced_keys',
     'released_since',
     'take_inventory',

@@ -20,12 +20,13 @@ from __future__ import annotations
 import datetime
 import logging
 
+from sqlalchemy.orm import sessionmaker
 from tornado.ioloop import IOLoop, PeriodicCallback
 
+from .blobs.lifecycle import remove_unreferenced
+from .blobs.store import BlobStore
 from .operations.deleted import purge_expired
-from .operations.released import sweep_released
-from .operations.runner import release_in, remove_unreferenced_blobs
-from .permissions import Actor
+from .operations.released import release_in, sweep_released
 from .runtime import Runtime
 from .timestamps import utc_now
 
@@ -34,23 +35,44 @@ log = logging.getLogger('ngshare.housekeeping')
 PURGE_INTERVAL_SECONDS = 3600
 # Upper bound of the time between two sweeps of released blobs.
 SWEEP_INTERVAL_SECONDS = 300
-SERVICE_ACTOR = Actor(name='ngshare housekeeping')
 
 
-def purge_deleted(runtime: Runtime, now: datetime.datetime | None = None) -> int:
-    """Purge items past the retention period; return how many blobs were
-    released (removed after the grace period, or at once with a grace of 0)."""
-    days = runtime.config.deleted_retention_days
+def purge_deleted(
+    writer: sessionmaker,
+    store: BlobStore,
+    *,
+    retention_days: int,
+    grace_seconds: int,
+    now: datetime.datetime | None = None,
+) -> int:
+    """Purge items deleted over ``retention_days`` ago; return how many blobs
+    were released (removed after ``grace_seconds``, or at once with 0).
+
+    Takes what it uses, not a Runtime: ``ngshare-admin deleted purge`` runs
+    it with no service around.
+    """
+    days = retention_days
     cutoff = (now or utc_now()) - datetime.timedelta(days=days)
-    with runtime.writer() as session:
+    with writer() as session:
         keys = purge_expired(session, cutoff)
-        deferred = release_in(runtime, session, keys)
+        deferred = release_in(session, keys, grace_seconds=grace_seconds)
         session.commit()
     if not deferred:
-        remove_unreferenced_blobs(runtime, SERVICE_ACTOR, keys)
+        remove_unreferenced(writer, store, keys)
     if keys:
         log.info('Purged deleted items older than %d days (%d blobs)', days, len(keys))
     return len(keys)
+
+
+def purge_for(runtime: Runtime, now: datetime.datetime | None = None) -> int:
+    """:func:`purge_deleted` with the service's configuration."""
+    return purge_deleted(
+        runtime.writer,
+        runtime.store,
+        retention_days=runtime.config.deleted_retention_days,
+        grace_seconds=runtime.config.released_blob_grace_seconds,
+        now=now,
+    )
 
 
 def sweep_interval(grace_seconds: int) -> float:
@@ -64,7 +86,12 @@ def sweep_interval(grace_seconds: int) -> float:
 
 def sweep(runtime: Runtime) -> int:
     """One sweep of released blobs, logged when it removed any."""
-    removed = sweep_released(runtime)
+    removed = sweep_released(
+        runtime.writer,
+        runtime.store,
+        grace_seconds=runtime.config.released_blob_grace_seconds,
+        reader=runtime.reader,
+    )
     if removed:
         log.info(
             'Removed %d released blobs (released over %d seconds ago)',
@@ -90,7 +117,7 @@ def start_housekeeping(runtime: Runtime) -> Housekeeping:
 
     async def purge() -> None:
         try:
-            await IOLoop.current().run_in_executor(runtime.pool, purge_deleted, runtime)
+            await IOLoop.current().run_in_executor(runtime.pool, purge_for, runtime)
         except Exception:
             log.exception('Purging deleted items failed; will retry')
 

@@ -52,12 +52,11 @@ from prometheus_client import (
 )
 
 from .auth import LOGIN_REQUIRED
-from .errors import permission_denied
 from .handlers.assignments import AssignmentHandler
-from .handlers.base import BaseHandler
+from .handlers.base import BaseHandler, after_body
 from .handlers.feedback import FeedbackHandler
 from .handlers.submissions import SubmitHandler
-from .permissions import NOT_ADMIN
+from .permissions import require_admin
 
 UNMATCHED = '(unmatched)'
 METHODS = frozenset({'GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS'})
@@ -227,9 +226,9 @@ class MetricsHandler(BaseHandler):
         self.set_status(401)
         self.finish(json.dumps({'success': False, 'message': LOGIN_REQUIRED}))
 
+    @after_body
     def get(self):
-        if not self.actor.is_admin:
-            raise permission_denied(NOT_ADMIN)
+        require_admin(self.actor)
         self.set_header('Content-Type', CONTENT_TYPE_LATEST)
         self.finish(self.metrics.exposition())
 

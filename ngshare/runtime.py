@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from .auth import Authenticator
+from .blobs.store import BlobStore
 from .config import Config
-from .storage import BlobStore
 
 
 @dataclasses.dataclass

@@ -2,38 +2,42 @@
 
 Everything that touches the disk, the database or the network before the
 first request is served happens here, in this order: the storage folder,
-the database (schema checked, then upgraded), the login cookie secret, the
-sockets. :mod:`ngshare.cli` has checked the flags and the environment
-before, so that a process started the wrong way touches nothing. Every
-failure is a :class:`StartupError`, which ``main`` prints as one
-``ngshare: error:`` line, with no traceback.
+the database (schema checked, then upgraded, by the path ``ngshare-admin``
+takes too: :mod:`ngshare.database.opening`), the login cookie secret, the
+sockets; then serving until SIGINT or SIGTERM. :mod:`ngshare.cli` has
+checked the flags and the environment before, so that a process started
+the wrong way touches nothing. Every failure is a :class:`StartupError`,
+which ``main`` prints as one ``ngshare: error:`` line, with no traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import secrets
+import signal
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
-from alembic.util import CommandError as AlembicCommandError
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from tornado.netutil import bind_sockets
 
 from .app import make_app
 from .auth import make_authenticator
+from .blobs import open_store
+from .blobs.store import SECRET_PREFIX, StorageError
 from .config import Config
-from .database import migrate, revisions
-from .database.engine import make_engine, make_session_factories
+from .database.engine import make_session_factories
+from .database.opening import CREATE_FOLDER, DatabaseOpenError, open_database
+from .database.revisions import SchemaStatus
 from .handlers.base import DRAIN_FACTOR
-from .housekeeping import purge_deleted
+from .housekeeping import purge_for, start_housekeeping
 from .runtime import Runtime
 from .server import ProxyAwareHTTPServer
-from .storage import BlobStore, StorageError
+from .version import __version__
 
 __all__ = [
     'StartupError',
@@ -41,6 +45,7 @@ __all__ = [
     'build_runtime',
     'load_cookie_secret',
     'prepare_database',
+    'serve',
     'start',
 ]
 
@@ -72,7 +77,7 @@ def load_cookie_secret(config: Config) -> bytes:
         if not os.path.exists(path):
             directory = os.path.dirname(path) or '.'
             os.makedirs(directory, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=directory, prefix='.secret-')
+            fd, temporary = tempfile.mkstemp(dir=directory, prefix=SECRET_PREFIX)
             try:
                 with os.fdopen(fd, 'w') as stream:
                     stream.write(secrets.token_hex(32))
@@ -94,69 +99,31 @@ def prepare_database(config: Config):
     revision this ngshare does not know (a newer ngshare upgraded the
     database) is refused, and so, with ``--no-upgrade-db``, is any revision
     but the current one, so that the service never runs on a schema it was
-    not written for.
+    not written for. The path is ``ngshare-admin``'s too
+    (:func:`ngshare.database.opening.open_database`); only the wording of an
+    unreachable database is the service's own.
     """
     try:
-        url = make_url(config.database_url)
-    except ArgumentError:
-        raise StartupError(f'invalid database URL {config.database_url!r}') from None
-    if url.get_backend_name() == 'sqlite' and url.database not in (
-        None,
-        '',
-        ':memory:',
-    ):
-        directory = os.path.dirname(os.path.abspath(url.database))
-        try:
-            os.makedirs(directory, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise StartupError(
-                f'cannot create database folder {directory!r}: '
-                f'{first_non_folder(directory)!r} is not a folder'
-            ) from None
-        except OSError as error:
-            raise StartupError(
-                f'cannot create database folder {directory!r}: {error.strerror}'
-            ) from None
-    try:
-        engine = make_engine(config.database_url, pool_size=config.worker_threads)
-    except (ArgumentError, ImportError) as error:
-        raise StartupError(f'cannot use database: {error}') from None
-    try:
-        try:
-            status = revisions.inspect_schema(config.database_url)
-            if not status.known:
-                raise StartupError(status.newer_message())
-            if config.upgrade_db:
-                migrate.upgrade(engine, config.storage_path)
-            elif not status.is_current:
-                raise StartupError(status.outdated_message())
-            with engine.connect() as connection:
-                connection.execute(text('SELECT 1'))
-        except BaseException:
-            engine.dispose()
-            raise
-    except migrate.MigrationError as error:
+        engine, _status = open_database(
+            config.database_url,
+            missing_file=CREATE_FOLDER,
+            pool_size=config.worker_threads,
+            upgrade_storage=config.storage_path if config.upgrade_db else None,
+            outdated=SchemaStatus.outdated_message,
+        )
+    except DatabaseOpenError as error:
         raise StartupError(str(error)) from None
-    except AlembicCommandError as error:
-        # E.g. a newer ngshare upgraded the database since it was inspected.
-        raise StartupError(f'cannot upgrade the database: {error}') from None
+    except ArgumentError as error:  # the engine refused the URL's settings
+        raise StartupError(f'cannot use database: {error}') from None
     except SQLAlchemyError as error:
         reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
-        raise StartupError(
-            f'cannot use database {url.render_as_string(hide_password=True)}: {reason}'
-        ) from None
+        shown = make_url(config.database_url).render_as_string(hide_password=True)
+        raise StartupError(f'cannot use database {shown}: {reason}') from None
     return engine
 
 
-def first_non_folder(path: str) -> str:
-    """The first of ``path`` and its parents that exists but is no folder."""
-    while not os.path.lexists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    return path
-
-
 def build_runtime(config: Config) -> Runtime:
-    store = BlobStore(config.storage_path)
+    store = open_store(config.storage_path)
     try:
         store.check_usable()
     except StorageError as error:
@@ -207,7 +174,7 @@ def start(config: Config) -> tuple[Runtime, ProxyAwareHTTPServer, str]:
     try:
         runtime = build_runtime(config)
         try:
-            purge_deleted(runtime)
+            purge_for(runtime)
         except Exception:
             log.exception('Purging expired deleted items failed; will retry hourly')
         app = make_app(runtime, load_cookie_secret(config))
@@ -226,3 +193,31 @@ def start(config: Config) -> tuple[Runtime, ProxyAwareHTTPServer, str]:
             f'start-up failed: {type(error).__name__}: {reason}'
         ) from None
     return runtime, server, bound
+
+
+async def serve(config: Config) -> None:
+    """Start (:func:`start`), then serve until SIGINT or SIGTERM, with the
+    housekeeping timers running; stop them, the server, the worker pool and
+    the engine in that order."""
+    runtime, server, bound = start(config)
+    if config.vngshare:
+        log.warning(
+            'vngshare (stand-alone mode): anyone can act as any user. '
+            'DO NOT USE IN PRODUCTION.'
+        )
+    if config.debug:
+        log.warning('Debug mode is on: private information may leak.')
+    log.info('ngshare %s serving %s on %s', __version__, config.prefix, bound)
+    housekeeping = start_housekeeping(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        housekeeping.stop()
+        server.stop()
+        runtime.pool.shutdown(wait=True, cancel_futures=True)
+        runtime.engine.dispose()
+        log.info('ngshare stopped')

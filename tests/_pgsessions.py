@@ -48,7 +48,7 @@ class Postgres:
 
     def lock(self, key: str) -> None:
         """Hold the advisory lock ngshare takes on blob ``key`` before it
-        writes or deletes it (``operations/trees.py: lock_blob``)."""
+        writes or deletes it (``blobs/lifecycle.py: lock_blob``)."""
         self.holder.execute('SELECT pg_advisory_lock(hashtextextended(%s, 0))', [key])
 
     def unlock(self, key: str) -> None:

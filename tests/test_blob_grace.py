@@ -34,11 +34,12 @@ from _replicas import race
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from ngshare.blobs.folder import FolderStore
+from ngshare.blobs.store import blob_key as store_key
 from ngshare.config import Config
 from ngshare.database.engine import make_engine, make_session_factories
-from ngshare.operations.released import sweep_released
+from ngshare.housekeeping import sweep
 from ngshare.runtime import Runtime
-from ngshare.storage import BlobStore
 
 pytestmark = pytest.mark.both_databases
 
@@ -254,7 +255,7 @@ def sweeper(database_url: str, storage: Path) -> Runtime:
         engine=engine,
         reader=reader,
         writer=writer,
-        store=BlobStore(storage),
+        store=FolderStore(storage),
         authenticator=None,
         pool=None,
     )
@@ -305,7 +306,7 @@ def test_two_sweeps_at_once_remove_each_blob_once(servers):
                 current[stamp] = new
             live = {blob_key(c) for tree_ in current.values() for c in tree_.values()}
             assert released <= released_keys(writer.database_url)
-            removed = race(2, lambda i: sweep_released(runtimes[i]))
+            removed = race(2, lambda i: sweep(runtimes[i]))
             assert sum(removed) == len(released - live), removed
             assert not released_keys(writer.database_url)
             for key in released - live:
@@ -329,7 +330,7 @@ def test_two_sweeps_at_once_remove_each_blob_once(servers):
         replace_feedback(writer, stamps[0])
         waiting = released_keys(writer.database_url)
         assert len(waiting) == files + 2
-        assert sweep_released(patient) == 0
+        assert sweep(patient) == 0
         assert released_keys(writer.database_url) == waiting
         assert all((storage / key).is_file() for key in waiting)
     finally:
@@ -390,4 +391,4 @@ def test_sweeping_replicas_remove_every_released_blob(servers):
 
 def test_blob_key_is_the_stores(tmp_path):
     """The helper above names blobs as the store does."""
-    assert BlobStore(tmp_path).key_for(b'abc') == blob_key(b'abc')
+    assert store_key(b'abc') == blob_key(b'abc')

@@ -17,11 +17,11 @@ from pathlib import Path
 from _admin import ngshare_admin
 from _api import err, files_of, ok, tree
 
+from ngshare.blobs.folder import FolderStore
 from ngshare.config import Config
 from ngshare.database.engine import make_engine, make_session_factories
-from ngshare.operations.released import sweep_released
+from ngshare.housekeeping import sweep
 from ngshare.runtime import Runtime
-from ngshare.storage import BlobStore
 
 COURSE = 'NBG 101'
 ASSIGNMENT = 'ps1'
@@ -56,11 +56,11 @@ def sweep_now(server) -> None:
             engine=engine,
             reader=reader,
             writer=writer,
-            store=BlobStore(server.storage),
+            store=FolderStore(server.storage),
             authenticator=None,
             pool=None,
         )
-        assert sweep_released(runtime) > 0
+        assert sweep(runtime) > 0
     finally:
         engine.dispose()
 

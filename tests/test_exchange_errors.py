@@ -450,3 +450,74 @@ def test_lost_answers(exchange_site):
         assert hangup.connections == before + 1
     finally:
         hangup.close()
+
+
+# --------------------------------------------------------------------------
+# network errors are told apart by their types (requests, urllib3, socket)
+
+
+def unresolved(code: int) -> Exception:
+    """requests' error for a host name that cannot be resolved.
+
+    Built as urllib3 and requests build it (no lookup leaves the machine);
+    its text names none of the words a reason could be guessed from.
+    """
+    import socket
+
+    import requests
+    import urllib3
+    from urllib3.connection import HTTPConnection
+
+    try:
+        try:
+            raise socket.gaierror(code, 'lookup failed')
+        except socket.gaierror as error:
+            raise urllib3.exceptions.NameResolutionError(
+                'ngshare.example', HTTPConnection('ngshare.example'), error
+            ) from error
+    except urllib3.exceptions.NewConnectionError as error:
+        return requests.ConnectionError(
+            urllib3.exceptions.MaxRetryError(None, '/courses', error)
+        )
+
+
+@pytest.mark.parametrize(
+    ('code', 'reason'),
+    [('EAI_NONAME', 'name or service not known'), ('EAI_AGAIN', 'host name not found')],
+)
+def test_an_unresolved_host_is_told_by_type(code, reason):
+    import socket
+
+    from ngshare.exchange.client import _is_connect_error, _reason
+
+    error = unresolved(getattr(socket, code))
+    assert _reason(error) == reason
+    # never reached a server: a change may be sent again
+    assert _is_connect_error(error)
+
+
+def test_a_server_that_never_answers():
+    import socket
+
+    from ngshare.exchange.client import NgshareClient, NgshareError
+
+    silent = socket.socket()
+    silent.bind(('127.0.0.1', 0))
+    silent.listen(8)
+    url = f'http://127.0.0.1:{silent.getsockname()[1]}/services/ngshare'
+    client = NgshareClient(url, token='', user='kevin', timeout=0.2, retry_delay=0)
+    try:
+        with pytest.raises(NgshareError) as info:
+            client.get('courses')
+        assert str(info.value) == f'cannot reach ngshare at {url} (no answer in time)'
+        # a read is sent again once: two connections were made
+        accepted = 0
+        silent.settimeout(0)
+        with contextlib.suppress(BlockingIOError):
+            while accepted < 3:
+                silent.accept()[0].close()
+                accepted += 1
+        assert accepted == 2
+    finally:
+        client.close()
+        silent.close()

@@ -20,17 +20,18 @@ from pathlib import Path
 
 import pytest
 from _api import ok, tree
+from _blobs import put, read
 from _servers import Finished, run_ngshare
 from sqlalchemy import text
 
 from ngshare import admin as admin_module
 from ngshare import cli, gc
+from ngshare.blobs.folder import FolderStore
+from ngshare.blobs.lifecycle import lock_blob
+from ngshare.blobs.store import blob_key
 from ngshare.database import migrate
 from ngshare.database.engine import make_engine, make_session_factories
 from ngshare.database.models import File
-from ngshare.operations.context import Context
-from ngshare.operations.trees import lock_blob
-from ngshare.storage import BlobStore
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / 'tests' / 'fixtures' / 'ngshare-0.6.0'
@@ -83,10 +84,10 @@ def test_cookie_secret_name_is_the_services():
 def test_inventory_sorts_every_kind_of_file(tmp_path):
     root = tmp_path / 'files'
     old, young = NOW - 2 * HOUR, NOW - 60
-    blob = BlobStore.key_for(b'referenced')
+    blob = blob_key(b'referenced')
     put_file(root, blob, mtime=old)
     put_file(root, '0d4ad655-f3c9-4c0b-814f-bca24fddac0c.ipynb', mtime=old)
-    unreferenced = BlobStore.key_for(b'unreferenced')
+    unreferenced = blob_key(b'unreferenced')
     put_file(root, unreferenced, mtime=old)
     put_file(root, 'a67a6e40-89cc-4293-9bec-5e12ede2c01f.ipynb', mtime=old)
     put_file(root, blob.rsplit('/', 1)[0] + '/.tmp-crashed', mtime=old)
@@ -195,7 +196,7 @@ def add_row(engine, key: str, content: bytes = b'x', size: int | None = None):
 
 
 def test_removal_checks_each_candidate_again(database, tmp_path):
-    store = BlobStore(tmp_path / 'files')
+    store = FolderStore(tmp_path / 'files')
     old = time.time() - 2 * HOUR
     for key in ('referenced-since', 'rewritten-since', 'garbage', 'gone-since'):
         put_file(store.root, key, mtime=old)
@@ -228,8 +229,8 @@ def test_removal_waits_for_a_request_storing_the_same_blob(
     lock while it stores the content that is an orphan right now; gc waits
     for it, and then keeps the blob if the request committed a row."""
     content = b'the same content'
-    store = BlobStore(tmp_path / 'files')
-    key, _created = store.put(content)
+    store = FolderStore(tmp_path / 'files')
+    key, _created = put(store, content)
     os.utime(store.path_for(key), (time.time() - 2 * HOUR,) * 2)
     candidates = gc.take_inventory(
         store.root, set(), now=time.time(), grace_seconds=HOUR
@@ -238,10 +239,9 @@ def test_removal_waits_for_a_request_storing_the_same_blob(
     _reader, writer = make_session_factories(database)
 
     with writer() as session:
-        ctx = Context(session=session, store=store, actor=gc.GC_ACTOR)
         session.execute(text('SELECT 1'))
-        lock_blob(ctx, key, shared=True)
-        assert store.put(content) == (key, False)
+        lock_blob(session, key, shared=True)
+        assert put(store, content) == (key, False)
         session.add(
             File(
                 filename='a',
@@ -272,31 +272,31 @@ def test_removal_waits_for_a_request_storing_the_same_blob(
     result = outcome['result']
     if request_commits:
         assert keys(result.kept) == {key} and result.deleted == []
-        assert store.read(key) == content
+        assert read(store, key) == content
     else:
         assert keys(result.deleted) == {key}
         assert not store.path_for(key).exists()
 
 
 def test_collect_garbage_reports_before_it_removes(database, tmp_path):
-    store = BlobStore(tmp_path / 'files')
-    kept, _ = store.put(b'kept')
-    orphan, _ = store.put(b'orphan')
+    store = FolderStore(tmp_path / 'files')
+    kept, _ = put(store, b'kept')
+    orphan, _ = put(store, b'orphan')
     add_row(database, kept, b'kept')
     for key in (kept, orphan):
         os.utime(store.path_for(key), (time.time() - 2 * HOUR,) * 2)
-    store.put(b'just stored')
+    put(store, b'just stored')
 
     dry = gc.collect_garbage(database, store, delete=False)
     assert keys(dry.inventory.orphans) == {orphan}
-    assert keys(dry.inventory.recent) == {BlobStore.key_for(b'just stored')}
+    assert keys(dry.inventory.recent) == {blob_key(b'just stored')}
     assert dry.deleted == [] and store.path_for(orphan).exists()
 
     done = gc.collect_garbage(database, store, delete=True)
     assert keys(done.deleted) == {orphan}
     assert not store.path_for(orphan).exists()
-    assert store.read(kept) == b'kept'
-    assert store.read(BlobStore.key_for(b'just stored')) == b'just stored'
+    assert read(store, kept) == b'kept'
+    assert read(store, blob_key(b'just stored')) == b'just stored'
 
 
 def add_release(engine, key: str, released_at: float) -> None:
@@ -314,10 +314,10 @@ def test_blobs_released_within_the_grace_are_left_to_the_service(database, tmp_p
     streamed by a download: gc reports it apart and never removes it, even
     if it is released between the scan and the removal. One released longer
     ago is garbage like any other."""
-    store = BlobStore(tmp_path / 'files')
-    young, _ = store.put(b'released a minute ago')
-    expired, _ = store.put(b'released two hours ago')
-    late, _ = store.put(b'released after the scan')
+    store = FolderStore(tmp_path / 'files')
+    young, _ = put(store, b'released a minute ago')
+    expired, _ = put(store, b'released two hours ago')
+    late, _ = put(store, b'released after the scan')
     for key in (young, expired, late):
         os.utime(store.path_for(key), (time.time() - 3 * HOUR,) * 2)
     add_release(database, young, time.time() - 60)
@@ -342,20 +342,20 @@ def test_blobs_released_within_the_grace_are_left_to_the_service(database, tmp_p
 
 
 def test_verify_names_every_bad_blob(database, tmp_path):
-    store = BlobStore(tmp_path / 'files')
-    good, _ = store.put(b'good')
+    store = FolderStore(tmp_path / 'files')
+    good, _ = put(store, b'good')
     add_row(database, good, b'good')
     add_row(database, good, b'good')  # two rows, one blob, read once
     put_file(store.root, 'legacy.ipynb', b'legacy', mtime=time.time())
     add_row(database, 'legacy.ipynb', b'legacy')
     add_row(database, 'missing.ipynb', b'missing')
-    changed, _ = store.put(b'original')
+    changed, _ = put(store, b'original')
     add_row(database, changed, b'original')
     store.path_for(changed).write_bytes(b'changed!')
     resized = 'resized.bin'
     put_file(store.root, resized, b'12345', mtime=time.time())
     add_row(database, resized, b'12345', size=4)
-    misnamed = BlobStore.key_for(b'one thing')
+    misnamed = blob_key(b'one thing')
     put_file(store.root, misnamed, b'another', mtime=time.time())
     add_row(database, misnamed, b'another')
     add_row(database, '../outside', b'x')

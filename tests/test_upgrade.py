@@ -29,9 +29,9 @@ from _servers import free_port, ngshare_env, run_ngshare
 from sqlalchemy import text
 
 from ngshare import gc
+from ngshare.blobs.folder import FolderStore
 from ngshare.database import migrate
 from ngshare.database.engine import make_engine
-from ngshare.storage import BlobStore
 
 FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'ngshare-0.6.0'
 MANIFEST = json.loads((FIXTURE / 'manifest.json').read_text('utf-8'))
@@ -203,9 +203,10 @@ def assert_blobs_intact(db: Path, storage: Path) -> None:
     size, and the rows are those of 0.6.0 under the same (legacy) names."""
     rows = fixture_rows(db)
     assert sorted(rows) == sorted(fixture_rows())
-    store = BlobStore(storage)
+    store = FolderStore(storage)
     for actual_name, checksum, size in rows:
-        content = store.read(actual_name)
+        with store.open(actual_name) as stream:
+            content = stream.read()
         assert hashlib.md5(content).hexdigest() == checksum, actual_name
         assert len(content) == size, actual_name
 

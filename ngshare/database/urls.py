@@ -11,16 +11,21 @@ to fix it, before a folder, a SQLite file or a connection exists:
   installs (SQLAlchemy 2.0 would pick psycopg2 for it, 2.1 picks psycopg);
 * a driver that cannot be imported is named with the package to install,
   rather than Python's bare ``No module named 'psycopg'``.
+
+:func:`sqlite_file` is the one answer to "is this a SQLite file, and
+where": the service creates its folder and puts the cookie secret beside
+it, ``ngshare-admin`` refuses a missing one (connecting would create it),
+and the garbage collector never counts it as a blob.
 """
 
 from __future__ import annotations
 
 import os
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-__all__ = ['POSTGRES_HINT', 'DatabaseURLError', 'check_database_url']
+__all__ = ['POSTGRES_HINT', 'DatabaseURLError', 'check_database_url', 'sqlite_file']
 
 POSTGRES_HINT = 'install ngshare[postgres] (psycopg 3) to use PostgreSQL'
 
@@ -65,3 +70,15 @@ def check_database_url(text: str) -> str:
             f'cannot use database {shown}: {error}: {hint}'
         ) from None
     return text
+
+
+def sqlite_file(database_url: str | URL) -> str | None:
+    """The file of a SQLite database URL, as the URL gives it (relative
+    paths stay relative); None for other databases and in-memory SQLite.
+
+    Raises SQLAlchemy's ``ArgumentError`` for text that is no URL.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != 'sqlite' or url.database in (None, '', ':memory:'):
+        return None
+    return url.database

@@ -14,13 +14,21 @@ for a reply that is not ngshare's JSON. Network errors are retried once.
 from __future__ import annotations
 
 import getpass
+import http.client
 import os
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
+import urllib3
+
+# urllib3 >= 2 tells a host name that cannot be resolved apart.
+_NameResolutionError = getattr(
+    urllib3.exceptions, 'NameResolutionError', socket.gaierror
+)
 
 __all__ = [
     'KUBERNETES_URL',
@@ -97,21 +105,40 @@ def quote_path(segments: Iterable[str]) -> str:
     return '/'.join(urllib.parse.quote(str(s), safe='') for s in segments)
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it, as requests and urllib3 chain them.
+
+    requests wraps urllib3's error as its first argument; urllib3's
+    ``MaxRetryError`` keeps the last failure in ``reason``, its
+    ``ProtocolError`` the lost connection's error as second argument; both
+    also chain with ``raise ... from``.
+    """
+    found: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending and len(found) < 16:
+        error = pending.pop(0)
+        if not isinstance(error, BaseException) or error in found:
+            continue
+        found.append(error)
+        pending += [error.__cause__, error.__context__, getattr(error, 'reason', None)]
+        pending += list(error.args)
+    return found
+
+
+def _any(exc: BaseException, *types: type) -> BaseException | None:
+    return next((e for e in _causes(exc) if isinstance(e, types)), None)
+
+
 def _is_connect_error(exc: requests.RequestException) -> bool:
     """The request never reached the server (safe to send again)."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     if not isinstance(exc, requests.ConnectionError):
         return False
-    text = repr(exc)
-    return any(
-        marker in text
-        for marker in (
-            'NewConnectionError',
-            'NameResolutionError',
-            'Failed to establish a new connection',
-            'Connection refused',
-        )
+    # urllib3's NameResolutionError is a NewConnectionError.
+    return (
+        _any(exc, urllib3.exceptions.NewConnectionError, ConnectionRefusedError)
+        is not None
     )
 
 
@@ -119,15 +146,19 @@ def _reason(exc: requests.RequestException) -> str:
     """A short reason for a network error (no urllib3 object dumps)."""
     if isinstance(exc, requests.Timeout):
         return 'no answer in time'
-    text = str(exc)
-    for marker in ('Connection refused', 'Name or service not known', 'timed out'):
-        if marker in text:
-            return marker.lower()
-    if 'NameResolutionError' in text or 'Temporary failure in name resolution' in text:
+    if _any(exc, ConnectionRefusedError):
+        return 'connection refused'
+    unresolved = _any(exc, socket.gaierror)
+    if unresolved is not None and unresolved.errno == socket.EAI_NONAME:
+        return 'name or service not known'
+    if _any(exc, TimeoutError, socket.timeout):
+        return 'timed out'
+    if unresolved is not None or _any(exc, _NameResolutionError):
         return 'host name not found'
-    if 'RemoteDisconnected' in text or 'Connection aborted' in text:
+    if _any(exc, http.client.RemoteDisconnected, urllib3.exceptions.ProtocolError):
+        # ProtocolError('Connection aborted.', ...): lost before the answer.
         return 'the connection was closed before an answer'
-    return text[:200]
+    return str(exc)[:200]
 
 
 class NgshareClient:

@@ -1,18 +1,21 @@
 """/assignments/<course_id> and /assignment/<course_id>/<assignment_id>"""
 
 from ..operations import assignments
-from .base import BaseHandler
+from .base import BaseHandler, after_body
 
 
 class AssignmentsHandler(BaseHandler):
+    @after_body
     async def get(self, course_id):
         await self.answer(assignments.list_assignments, course_id)
 
 
 class AssignmentHandler(BaseHandler):
+    @after_body
     async def get(self, course_id, assignment_id):
         await self.answer_tree(assignments.get_assignment, course_id, assignment_id)
 
+    @after_body
     async def post(self, course_id, assignment_id):
         await self.answer(
             assignments.release_assignment,
@@ -22,6 +25,7 @@ class AssignmentHandler(BaseHandler):
             write=True,
         )
 
+    @after_body
     async def delete(self, course_id, assignment_id):
         await self.answer(
             assignments.delete_assignment, course_id, assignment_id, write=True

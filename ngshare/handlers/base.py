@@ -43,11 +43,11 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
+from ..actor import Actor
 from ..auth import LOGIN_REQUIRED
 from ..errors import ApiError
 from ..logsafe import redact
 from ..operations.runner import run_operation
-from ..permissions import Actor
 from ..runtime import Runtime
 from .downloads import write_tree
 from .forms import read_form_body
@@ -68,8 +68,14 @@ DRAIN_FACTOR = 16
 REQUEST_TOO_LARGE = 'Request too large'
 
 
-def _after_body(method):
-    """Run ``method`` only once the body is complete and the caller known."""
+def after_body(method):
+    """On every verb of a BaseHandler (like ``@web.authenticated``).
+
+    The method runs once the body is parsed and the caller identified or
+    refused (:meth:`BaseHandler.receive_request`), never for a request
+    already answered (413, 408, 503). A verb without it would run for an
+    unknown caller: its class is refused when defined.
+    """
 
     @functools.wraps(method)
     async def wrapper(self, *args, **kwargs):
@@ -82,6 +88,7 @@ def _after_body(method):
         if result is not None:
             await result
 
+    wrapper.after_body = True
     return wrapper
 
 
@@ -108,10 +115,13 @@ class BaseHandler(RequestHandler):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        # A check, not a wrapping: each verb says @after_body itself.
         for method in _HTTP_METHODS:
             function = cls.__dict__.get(method.lower())
-            if function is not None:
-                setattr(cls, method.lower(), _after_body(function))
+            if function is not None and not getattr(function, 'after_body', False):
+                raise TypeError(
+                    f'{cls.__qualname__}.{method.lower()} needs @after_body'
+                )
         if 'SUPPORTED_METHODS' in cls.__dict__:
             return
         # Methods a handler does not define answer 405 before any
@@ -170,8 +180,10 @@ class BaseHandler(RequestHandler):
                     return
             self._start_body(length)
         except ApiError as error:
+            # Answered here, not raised to Tornado: the answer must be sent
+            # (and awaited, below) before Tornado goes on to read the body.
             if not self._finished:
-                self.send_error(error.status, api_error=error)
+                self.send_api_error(error)
         finally:
             if self._finished:
                 await self._until_answered()
@@ -235,7 +247,7 @@ class BaseHandler(RequestHandler):
         """
         self._release_body()
         self._body = None
-        self.send_error(error.status, api_error=error)
+        self.send_api_error(error)
 
     def _stop_watchdog(self) -> None:
         if self._watchdog is not None:
@@ -343,34 +355,35 @@ class BaseHandler(RequestHandler):
             'Uncaught exception %s', self._request_summary(), exc_info=(typ, value, tb)
         )
 
-    # Errors
+    # Errors: an ApiError raised by a handler method (or by an operation it
+    # runs) reaches write_error through Tornado's own handling, which logs
+    # nothing for it (it has no log_message) and sends the error.
 
-    def _handle_request_exception(self, error: BaseException) -> None:
-        if isinstance(error, ApiError):
-            if not self._finished:
-                self.send_error(error.status, api_error=error)
-            return
-        super()._handle_request_exception(error)
+    def send_api_error(self, error: ApiError) -> None:
+        """Answer ``error`` now: a refusal before or during the body.
+
+        Not raised, since Tornado is still receiving the request."""
+        self.send_error(
+            error.status_code, exc_info=(type(error), error, error.__traceback__)
+        )
 
     def write_error(self, status_code: int, **kwargs) -> None:
+        """The JSON envelope for every error answer (as JupyterHub's APIHandler)."""
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
-        api_error = kwargs.get('api_error')
-        if api_error is not None:
-            message = api_error.message_for(self.config.debug)
-            for name, value in getattr(api_error, 'headers', {}).items():
+        exc_info = kwargs.get('exc_info')
+        error = exc_info[1] if exc_info else None
+        if isinstance(error, ApiError):
+            message = error.message_for(self.config.debug)
+            for name, value in error.headers.items():
                 self.set_header(name, value)
         elif status_code >= 500:
             message = 'Internal server error'
-            exc_info = kwargs.get('exc_info')
             if self.config.debug and exc_info:
                 message += ': ' + ''.join(traceback.format_exception(*exc_info))
+        elif isinstance(error, HTTPError) and error.reason:
+            message = error.reason
         else:
-            exc_info = kwargs.get('exc_info')
-            error = exc_info[1] if exc_info else None
-            if isinstance(error, HTTPError) and error.reason:
-                message = error.reason
-            else:
-                message = HTTPStatus(status_code).phrase
+            message = HTTPStatus(status_code).phrase
         self.finish(json.dumps({'success': False, 'message': message}))
 
 
@@ -381,5 +394,5 @@ class NotFoundHandler(BaseHandler):
     SUPPORTED_METHODS = _HTTP_METHODS
 
     async def prepare(self):
-        self.send_error(404, api_error=ApiError(404, 'Not Found'))
+        self.send_api_error(ApiError(404, 'Not Found'))
         await self._until_answered()

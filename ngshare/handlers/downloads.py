@@ -44,7 +44,7 @@ async def write_tree(handler: RequestHandler, fields: dict, *, list_only: bool):
     if not list_only:
         missing = await loop.run_in_executor(
             pool,
-            lambda: [f.key for f in files if not store.path_for(f.key).is_file()],
+            lambda: [f.key for f in files if not store.exists(f.key)],
         )
         if missing:
             raise RuntimeError(f'blobs missing from storage: {missing}')

@@ -1,10 +1,11 @@
 """/feedback/<course_id>/<assignment_id>/<student_id>"""
 
 from ..operations import feedback
-from .base import BaseHandler
+from .base import BaseHandler, after_body
 
 
 class FeedbackHandler(BaseHandler):
+    @after_body
     async def get(self, course_id, assignment_id, student_id):
         await self.answer_tree(
             feedback.get_feedback,
@@ -14,6 +15,7 @@ class FeedbackHandler(BaseHandler):
             self.arg('timestamp'),
         )
 
+    @after_body
     async def post(self, course_id, assignment_id, student_id):
         await self.answer(
             feedback.upload_feedback,

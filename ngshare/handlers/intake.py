@@ -61,8 +61,9 @@ class BusyError(ApiError):
     """503: the bodies held at once would exceed the budget."""
 
     def __init__(self):
-        super().__init__(503, SERVER_BUSY)
-        self.headers = {'Retry-After': str(RETRY_AFTER_SECONDS)}
+        super().__init__(
+            503, SERVER_BUSY, headers={'Retry-After': str(RETRY_AFTER_SECONDS)}
+        )
 
 
 class BodyBudget:

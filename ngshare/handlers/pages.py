@@ -22,8 +22,14 @@ from tornado.web import HTTPError
 
 from ..errors import ApiError, permission_denied
 from ..operations import debug
+from ..permissions import (
+    may_change_data,
+    may_dump,
+    require_may_change_data,
+    require_may_dump,
+)
 from ..version import __version__
-from .base import BaseHandler
+from .base import BaseHandler, after_body
 
 log = logging.getLogger('ngshare.handlers')
 
@@ -63,6 +69,7 @@ class HealthHandler(BaseHandler):
 
     identifies_caller = False
 
+    @after_body
     def get(self):
         self.finish(json.dumps({'success': True}))
 
@@ -70,6 +77,7 @@ class HealthHandler(BaseHandler):
 class FaviconHandler(BaseHandler):
     identifies_caller = False
 
+    @after_body
     def get(self):
         self.set_header('Content-Type', 'image/svg+xml')
         self.set_header('Cache-Control', 'public, max-age=86400')
@@ -85,6 +93,7 @@ class RootRedirectHandler(BaseHandler):
 
     identifies_caller = False
 
+    @after_body
     def get(self):
         url = self.config.prefix
         if self.request.query:
@@ -114,10 +123,10 @@ class HomeHandler(PageHandler):
         """
         return f'{self.request.protocol}://{self.request.host}{self.config.prefix}'
 
+    @after_body
     def get(self):
         actor = self.actor
-        may_dump = actor is not None and (actor.is_admin or self.config.debug)
-        may_change = actor is not None and self.config.debug
+        may_change = may_change_data(actor, self.config.debug)
         self.render_page(
             'home.html',
             actor=actor,
@@ -125,7 +134,7 @@ class HomeHandler(PageHandler):
             api_url=self.api_url(),
             debug=self.config.debug,
             vngshare=self.config.vngshare,
-            may_dump=may_dump,
+            may_dump=may_dump(actor, self.config.debug),
             may_change=may_change,
             # Sent in the forms' query string: under the Hub the caller is
             # identified (and the XSRF token checked) before the body is read.
@@ -143,19 +152,18 @@ class DebugHandler(PageHandler):
     welcome page for a browser.
     """
 
+    @after_body
     async def get(self):
         action = self.get_argument('action', '')
         if action == 'dump':
-            if not (self.actor.is_admin or self.config.debug):
-                raise permission_denied()
+            require_may_dump(self.actor, self.config.debug)
             tables = await self.run(debug.dump)
             if self.get_argument('human-readable', 'false') == 'true':
                 self.render_page('dump.html', tables=tables, prefix=self.config.prefix)
             else:
                 self.finish(json.dumps({'success': True, **tables}))
         elif action in CHANGING_ACTIONS:
-            if not self.config.debug:
-                raise permission_denied()
+            require_may_change_data(self.actor, self.config.debug)
             if not self.config.vngshare and not self.token_presented():
                 # The login cookie alone: maybe a cross-site navigation.
                 log.warning(
@@ -169,12 +177,12 @@ class DebugHandler(PageHandler):
         else:
             raise ApiError(400, UNKNOWN_GET_ACTION)
 
+    @after_body
     async def post(self):
         action = self.get_argument('action', '')
         if action not in CHANGING_ACTIONS:
             raise ApiError(400, 'Unknown action')
-        if not self.config.debug:
-            raise permission_denied()
+        require_may_change_data(self.actor, self.config.debug)
         if not self.token_presented():
             try:
                 self.check_xsrf_cookie()

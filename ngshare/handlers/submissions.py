@@ -1,15 +1,17 @@
 """/submissions/... (listing) and /submission/... (submit and collect)"""
 
 from ..operations import submissions
-from .base import BaseHandler
+from .base import BaseHandler, after_body
 
 
 class SubmissionsHandler(BaseHandler):
+    @after_body
     async def get(self, course_id, assignment_id):
         await self.answer(submissions.list_submissions, course_id, assignment_id)
 
 
 class StudentSubmissionsHandler(BaseHandler):
+    @after_body
     async def get(self, course_id, assignment_id, student_id):
         await self.answer(
             submissions.list_student_submissions, course_id, assignment_id, student_id
@@ -17,6 +19,7 @@ class StudentSubmissionsHandler(BaseHandler):
 
 
 class SubmitHandler(BaseHandler):
+    @after_body
     async def post(self, course_id, assignment_id):
         await self.answer(
             submissions.submit, course_id, assignment_id, self.arg('files'), write=True
@@ -24,6 +27,7 @@ class SubmitHandler(BaseHandler):
 
 
 class SubmissionHandler(BaseHandler):
+    @after_body
     async def get(self, course_id, assignment_id, student_id):
         await self.answer_tree(
             submissions.get_submission,

@@ -6,8 +6,8 @@ import dataclasses
 
 from sqlalchemy.orm import Session
 
-from ..permissions import Actor
-from ..storage import BlobStore
+from ..actor import Actor
+from ..blobs.store import BlobStore
 
 
 @dataclasses.dataclass

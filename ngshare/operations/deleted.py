@@ -167,11 +167,7 @@ def restore(
     )
     if item is None:
         raise RestoreError(f'no deleted item {item_id}')
-    missing = [
-        b.actual_name
-        for b in item.blobs
-        if not ctx.store.path_for(b.actual_name).is_file()
-    ]
+    missing = [b.actual_name for b in item.blobs if not ctx.store.exists(b.actual_name)]
     if missing:
         raise RestoreError(f'{len(missing)} stored files of item {item_id} are missing')
     payload = json.loads(item.payload)

@@ -24,11 +24,12 @@ Sweeping is safe with any number of sweepers and writers at once:
   a release that moves a record's time on waits for the sweep to commit and
   then records the key afresh;
 * a blob is deleted only under the exclusive blob lock, after checking in
-  it that no row refers to the blob (the rule of ``trees.lock_blob``). The
-  sweep only *tries* that lock: a request holding it is storing the same
-  content, so the blob is about to be referenced again, and the record is
-  left for the next sweep. A sweep therefore never waits for a lock while it
-  holds one, and cannot deadlock with a request.
+  it that no row refers to the blob (the rule of
+  :mod:`ngshare.blobs.lifecycle`). The sweep only *tries* that lock: a
+  request holding it is storing the same content, so the blob is about to
+  be referenced again, and the record is left for the next sweep. A sweep
+  therefore never waits for a lock while it holds one, and cannot deadlock
+  with a request.
 """
 
 from __future__ import annotations
@@ -38,20 +39,16 @@ import logging
 from collections.abc import Iterable
 
 from sqlalchemy import delete, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from ..blobs.lifecycle import is_referenced, try_lock_blob
+from ..blobs.store import BlobStore
 from ..database.models import ReleasedBlob
-from ..gc import is_referenced
-from ..permissions import Actor
-from ..runtime import Runtime
 from ..timestamps import utc_now
-from .context import Context
 from .lookup import upsert_insert
-from .trees import try_lock_blob
 
 log = logging.getLogger('ngshare.operations')
 
-SWEEP_ACTOR = Actor(name='ngshare housekeeping')
 # Records taken per sweep transaction (each taken key is locked meanwhile).
 SWEEP_BATCH = 100
 # Keys recorded per INSERT statement (well under SQLite's variable limit).
@@ -88,33 +85,51 @@ def hold_released(
         )
 
 
-def is_released(session: Session, key: str) -> bool:
-    """Whether ``key`` is recorded as released (and not swept yet)."""
-    return bool(session.scalar(select(exists().where(ReleasedBlob.key == key))))
+def release_in(
+    session: Session,
+    keys: list[str],
+    *,
+    grace_seconds: int,
+    now: datetime.datetime | None = None,
+) -> bool:
+    """Record ``keys`` as released in ``session``'s transaction, unless the
+    grace period is 0; whether they were (else the caller removes them, with
+    :func:`ngshare.blobs.lifecycle.remove_unreferenced`, once the
+    transaction commits)."""
+    if grace_seconds <= 0:
+        return False
+    if keys:
+        hold_released(session, keys, now=now or utc_now())
+    return True
 
 
-def sweep_released(runtime: Runtime, now: datetime.datetime | None = None) -> int:
-    """Remove the blobs released longer than the grace period ago that no
-    row refers to, and forget their records; return how many were removed.
+def sweep_released(
+    writer: sessionmaker,
+    store: BlobStore,
+    *,
+    grace_seconds: int,
+    reader: sessionmaker | None = None,
+    now: datetime.datetime | None = None,
+) -> int:
+    """Remove the blobs released over ``grace_seconds`` ago that no row
+    refers to, and forget their records; return how many were removed.
 
     Records of blobs referenced again (the same content uploaded since) are
     simply forgotten. A blob that cannot be removed (the storage refusing)
     keeps its record, so the next sweep tries again.
     """
-    grace = runtime.config.released_blob_grace_seconds
-    cutoff = (now or utc_now()) - datetime.timedelta(seconds=grace)
+    cutoff = (now or utc_now()) - datetime.timedelta(seconds=grace_seconds)
     expired = exists().where(ReleasedBlob.released_at <= cutoff)
-    if runtime.reader is not None:
+    if reader is not None:
         # A cheap look first: most sweeps find nothing, and on SQLite a write
         # transaction would take the write lock.
-        with runtime.reader() as session:
+        with reader() as session:
             if not session.scalar(select(expired)):
                 return 0
     removed = 0
     after = ''
     while True:
-        with runtime.writer() as session:
-            ctx = Context(session=session, store=runtime.store, actor=SWEEP_ACTOR)
+        with writer() as session:
             keys = session.scalars(
                 select(ReleasedBlob.key)
                 .where(ReleasedBlob.released_at <= cutoff, ReleasedBlob.key > after)
@@ -125,11 +140,11 @@ def sweep_released(runtime: Runtime, now: datetime.datetime | None = None) -> in
             if not keys:
                 return removed
             for key in keys:
-                if not try_lock_blob(ctx, key):
+                if not try_lock_blob(session, key):
                     continue  # being stored again: next sweep forgets it
                 if not is_referenced(session, key):
                     try:
-                        runtime.store.delete(key)
+                        store.delete(key)
                     except (OSError, ValueError) as error:
                         log.warning('Cannot remove released blob %s: %s', key, error)
                         continue
@@ -141,4 +156,4 @@ def sweep_released(runtime: Runtime, now: datetime.datetime | None = None) -> in
             return removed
 
 
-__all__ = ['hold_released', 'is_released', 'sweep_released']
+__all__ = ['hold_released', 'release_in', 'sweep_released']

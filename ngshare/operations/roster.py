@@ -12,16 +12,15 @@ course do not wait for it (they take :data:`~.lookup.KEEP`).
 from __future__ import annotations
 
 from ..database.models import INSTRUCTOR, STUDENT, RosterEntry
-from ..errors import bad_request, conflict, not_found, permission_denied
+from ..errors import bad_request, conflict, not_found
 from ..jsonfields import parse_field
 from ..names import is_storable
 from ..permissions import (
-    NOT_INSTRUCTOR,
     require_admin,
+    require_admin_or_own_instructor_entry,
     require_instructor,
     require_member,
     require_self_or_instructor,
-    role_in,
 )
 from .context import Context
 from .lookup import (
@@ -95,26 +94,10 @@ def set_instructor(ctx: Context, course_id: str, user_id: str, fields: dict) -> 
     An instructor who was a student of the course stops being one.
     """
     course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
-    if not ctx.actor.is_admin:
-        _require_own_entry(ctx, course, user_id)
+    require_admin_or_own_instructor_entry(ctx.session, ctx.actor, course, user_id)
     _require_fields(fields, 'Please supply email name')
     _enrol(ctx, course, user_id, INSTRUCTOR, fields)
     return {}
-
-
-def _require_own_entry(ctx: Context, course, user_id: str) -> None:
-    """An instructor (not an admin) may only update their own entry.
-
-    The refusal's reason (debug mode only) is 0.6.0's: the caller is no
-    instructor, or would make someone an instructor, or would change
-    another instructor's entry.
-    """
-    if role_in(ctx.session, ctx.actor, course) != INSTRUCTOR:
-        raise permission_denied(NOT_INSTRUCTOR)
-    if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is None:
-        raise permission_denied('cannot modify instructors')
-    if ctx.actor.name != user_id:
-        raise permission_denied('cannot modify other instructors')
 
 
 def get_instructor(ctx: Context, course_id: str, user_id: str) -> dict:

@@ -31,19 +31,15 @@ import random
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session
 
+from ..actor import Actor
+from ..blobs.lifecycle import remove_unreferenced
+from ..blobs.store import BlobStoreFailure
 from ..errors import ApiError
-from ..gc import is_referenced
-from ..permissions import Actor
 from ..runtime import Runtime
-from ..storage import BlobStoreFailure
-from ..timestamps import utc_now
 from .context import Context
-from .released import hold_released, is_released
-from .trees import lock_blob
+from .released import release_in
 
 log = logging.getLogger('ngshare.operations')
 
@@ -131,7 +127,11 @@ def run_operation(
                     keep_deleted=runtime.config.deleted_retention_days > 0,
                 )
                 result = operation(ctx, *args)
-                deferred = release_in(runtime, session, ctx.released_blobs)
+                deferred = release_in(
+                    session,
+                    ctx.released_blobs,
+                    grace_seconds=runtime.config.released_blob_grace_seconds,
+                )
                 session.commit()
         except (IntegrityError, OperationalError) as error:
             _forget(runtime, ctx)
@@ -177,20 +177,9 @@ def run_operation(
             _forget(runtime, ctx)
             raise
         if not deferred:
-            remove_unreferenced_blobs(runtime, actor, ctx.released_blobs)
+            remove_unreferenced(runtime.writer, runtime.store, ctx.released_blobs)
         return result
     raise AssertionError('unreachable')
-
-
-def release_in(runtime: Runtime, session: Session, keys: list[str]) -> bool:
-    """Record ``keys`` as released in ``session``'s transaction, unless the
-    grace period is 0; whether they were (else the caller removes them once
-    the transaction commits)."""
-    if runtime.config.released_blob_grace_seconds <= 0:
-        return False
-    if keys:
-        hold_released(session, keys, now=utc_now())
-    return True
 
 
 def _forget(runtime: Runtime, ctx: Context | None) -> None:
@@ -201,35 +190,6 @@ def _forget(runtime: Runtime, ctx: Context | None) -> None:
     sweep: a row referred to it meanwhile).
     """
     if ctx is not None:
-        remove_unreferenced_blobs(
-            runtime, ctx.actor, ctx.created_blobs, unless_released=True
+        remove_unreferenced(
+            runtime.writer, runtime.store, ctx.created_blobs, unless_released=True
         )
-
-
-def remove_unreferenced_blobs(
-    runtime: Runtime, actor: Actor, keys: list[str], *, unless_released: bool = False
-) -> None:
-    """Delete those of ``keys`` that no file row refers to any more (and,
-    with ``unless_released``, that are not waiting out the grace period).
-
-    Runs in a write transaction of its own: on SQLite that holds the write
-    lock, on PostgreSQL an exclusive advisory lock per blob, so a concurrent
-    request that stores the same content either committed its reference
-    before this check, or re-creates the blob after this delete.
-    """
-    if not keys:
-        return
-    try:
-        with runtime.writer() as session:
-            cleaner = Context(session=session, store=runtime.store, actor=actor)
-            session.execute(select(1))  # take the write lock first (SQLite)
-            for key in dict.fromkeys(keys):
-                lock_blob(cleaner, key, shared=False)
-                if is_referenced(session, key):
-                    continue
-                if unless_released and is_released(session, key):
-                    continue
-                runtime.store.delete(key)
-            session.commit()
-    except Exception:
-        log.exception('Could not remove unreferenced blobs (ngshare-admin gc will)')

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from sqlalchemy import text
-
+from ..blobs.lifecycle import lock_blob
+from ..blobs.store import blob_key
 from ..database.models import File
 from ..filetree import TreeFile
 from .context import Context
@@ -19,14 +19,14 @@ def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
     PostgreSQL a shared advisory lock per blob is taken here. The clean-up of
     a failed request removes blobs only under the matching exclusive lock,
     so it can never delete a blob that this transaction is about to commit a
-    reference to.
+    reference to. Each file is hashed once: its key goes to the store with
+    the content.
     """
     rows = []
     for item in tree:
-        key = ctx.store.key_for(item.content)
-        lock_blob(ctx, key, shared=True)
-        key, created = ctx.store.put(item.content)
-        if created:
+        key = blob_key(item.content)
+        lock_blob(ctx.session, key, shared=True)
+        if ctx.store.put(key, item.content):
             ctx.created_blobs.append(key)
         rows.append(
             File(
@@ -44,32 +44,6 @@ def release_blobs(ctx: Context, keys) -> None:
     transaction and removed after the grace period (``operations.released``),
     or right after the commit with ``--released-blob-grace 0``."""
     ctx.released_blobs.extend(keys)
-
-
-def lock_blob(ctx: Context, key: str, *, shared: bool) -> None:
-    """Serialise blob writers and blob deleters across PostgreSQL replicas."""
-    if ctx.session.get_bind().dialect.name != 'postgresql':
-        return
-    function = 'pg_advisory_xact_lock_shared' if shared else 'pg_advisory_xact_lock'
-    ctx.session.execute(
-        text(f'SELECT {function}(hashtextextended(:key, 0))'), {'key': key}
-    )
-
-
-def try_lock_blob(ctx: Context, key: str) -> bool:
-    """Take the exclusive blob lock if nobody holds it; whether it was taken.
-
-    For the sweep of released blobs, which must never wait for a lock while
-    it holds others. On SQLite the caller's write lock is the blob lock.
-    """
-    if ctx.session.get_bind().dialect.name != 'postgresql':
-        return True
-    return bool(
-        ctx.session.scalar(
-            text('SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))'),
-            {'key': key},
-        )
-    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,88 +1,35 @@
-"""The blob store: file contents on disk, named by their hash.
+"""The blob store as a local folder (``--storage PATH``).
 
-A blob's key is ``sha256/ab/cd/<sha256>``: identical content is stored once,
-and the two levels of sharding keep every folder small however many files
-a university uploads. Blobs are written to a temporary name in the target
+Each blob is a file under the folder, at its key (``sha256/ab/cd/<sha256>``,
+or a 0.6.0 UUID name). A blob is written to a temporary name in its target
 folder, flushed, and renamed into place, so a crash never leaves a partial
-file under a real name. Keys written by ngshare 0.6.0 (flat UUID names) are
-read the same way. A key is always chosen by the server and checked before
-use: nothing a client sends decides where a file lands.
-
-When the file system refuses (full, over quota, read-only, gone, broken),
-the ``OSError`` is raised as a :class:`BlobStoreFailure` that knows which
-blob, relative to the storage folder, and whether more space would help:
-the request then answers 507 or 503 instead of a bare 500 (see
-``operations/runner.py``), and the admin reads one line saying what to do.
+file under a real name. The file system's refusals are raised as
+:class:`~.store.BlobStoreFailure`, naming the file relative to the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import hashlib
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from .filetree import is_legal_path
-
-
-class StorageError(Exception):
-    """The storage folder is unusable (missing, not a folder, not writable)."""
-
-
-# A file system that refuses these needs more room (or a larger limit); the
-# others mean it is not there, not writable, or failing.
-FULL_ERRNOS = frozenset(
-    code
-    for code in (
-        errno.ENOSPC,
-        getattr(errno, 'EDQUOT', None),
-        errno.EFBIG,
-    )
-    if code is not None
+from ..filetree import is_legal_path
+from .store import (
+    BLOB_TEMPORARY_PREFIX,
+    PROBE_PREFIX,
+    BlobStoreFailure,
+    StorageError,
+    StoredFile,
 )
 
 
-class BlobStoreFailure(OSError):
-    """The file system refused a blob write or read; nothing was stored.
+class FolderStore:
+    """A :class:`~.store.BlobStore` keeping each blob as a file under ``root``."""
 
-    An ``OSError`` still (``errno``, ``strerror``, ``filename``), so code
-    that catches ``OSError`` keeps working; ``full`` tells whether the
-    storage ran out of room, ``relative`` names the file under the storage
-    folder, and :meth:`advice` is the line for the admin.
-    """
-
-    def __init__(self, error: OSError, *, action: str, relative: str, root: Path):
-        super().__init__(error.errno, error.strerror, error.filename)
-        self.action = action
-        self.relative = relative
-        self.root = root
-        self.full = error.errno in FULL_ERRNOS
-
-    @property
-    def errno_name(self) -> str:
-        return errno.errorcode.get(self.errno, str(self.errno))
-
-    def advice(self) -> str:
-        """One line: what failed, where, and what the admin should do."""
-        what = (
-            f'cannot {self.action} {self.relative} in storage folder {str(self.root)!r}'
-            f' ({self.errno_name}: {self.strerror})'
-        )
-        if self.full:
-            return (
-                f'Storage full: {what}; free space on it, or raise its quota or'
-                ' the file size limit (ulimit -f) of the ngshare process'
-            )
-        return (
-            f'Storage unavailable: {what}; check that the storage folder is'
-            ' mounted read-write, is a folder writable by the ngshare user, and'
-            ' that its disk is healthy'
-        )
-
-
-class BlobStore:
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
@@ -104,7 +51,7 @@ class BlobStore:
                 f'cannot create storage folder {shown}: {self._why(error)}'
             ) from None
         try:
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix='.probe-'):
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=PROBE_PREFIX):
                 pass
         except OSError as error:
             raise StorageError(
@@ -123,13 +70,19 @@ class BlobStore:
         where = f' (creating {str(error.filename)!r})' if error.filename else ''
         return f'{error.strerror}{where}'
 
-    @staticmethod
-    def key_for(content: bytes) -> str:
-        digest = hashlib.sha256(content).hexdigest()
-        return f'sha256/{digest[:2]}/{digest[2:4]}/{digest}'
-
     def path_for(self, key: str) -> Path:
+        """The file of ``key``; a key that is no legal relative path (it
+        could name a file outside the folder) raises ``ValueError``."""
         if not is_legal_path(key):
+            raise ValueError(f'illegal blob key {key!r}')
+        return self.root / key
+
+    def _inside(self, key: str) -> Path:
+        """The file of any key :meth:`iter_files` may list (leftovers with
+        names no client could choose included), refusing only keys that
+        could leave the folder."""
+        parts = key.split('/')
+        if not key or any(part in ('', '.', '..') for part in parts):
             raise ValueError(f'illegal blob key {key!r}')
         return self.root / key
 
@@ -163,19 +116,23 @@ class BlobStore:
                 root=self.root,
             ) from error
 
-    def put(self, content: bytes) -> tuple[str, bool]:
-        """Store ``content``; return its key and whether this call created it.
+    def put(self, key: str, content: bytes) -> bool:
+        """Store ``content`` under ``key``; whether this call created it.
 
-        Raises :class:`BlobStoreFailure` when the file system refuses; the
+        The content is not hashed again: the caller computed ``key`` from
+        these very bytes (:func:`~.store.blob_key`), and ``ngshare-admin
+        verify`` checks every blob against its name. Raises
+        :class:`BlobStoreFailure` when the file system refuses; the
         temporary file is removed then, so a failed write leaves nothing.
         """
-        key = self.key_for(content)
         target = self.path_for(key)
         with self._failures('write', key):
             if target.is_file():
-                return key, False
+                return False
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=target.parent, prefix='.tmp-')
+            fd, temporary = tempfile.mkstemp(
+                dir=target.parent, prefix=BLOB_TEMPORARY_PREFIX
+            )
             try:
                 with os.fdopen(fd, 'wb') as stream:
                     stream.write(content)
@@ -186,19 +143,45 @@ class BlobStore:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
                 raise
-        return key, True
+        return True
 
-    def read(self, key: str) -> bytes:
-        path = self.path_for(key)
-        with self._failures('read', key):
-            return path.read_bytes()
-
-    def open(self, key: str):
+    def open(self, key: str) -> BinaryIO:
         """The blob, open for binary reading; the caller closes it."""
         path = self.path_for(key)
         with self._failures('read', key):
             return open(path, 'rb')  # noqa: SIM115
 
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
     def delete(self, key: str) -> None:
+        """Remove the file of ``key`` (a blob, or a leftover ``gc`` found)."""
         with contextlib.suppress(FileNotFoundError):
-            self.path_for(key).unlink()
+            self._inside(key).unlink()
+
+    def stat(self, key: str) -> StoredFile | None:
+        """What is at ``key`` (not following a symbolic link), or None."""
+        try:
+            info = os.lstat(self._inside(key))
+        except FileNotFoundError:
+            return None
+        return StoredFile(key, info.st_size, info.st_mtime)
+
+    def iter_files(self) -> Iterator[StoredFile]:
+        """The regular files and symbolic links under the folder, folder by
+        folder in name order. Folders are walked, not followed through
+        symbolic links, and never reported themselves; a file removed
+        while walking is skipped."""
+        root = os.fspath(self.root)
+        for directory, folders, names in os.walk(root):
+            folders.sort()
+            for name in sorted(names):
+                path = os.path.join(directory, name)
+                try:
+                    info = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+                    continue
+                key = Path(os.path.relpath(path, root)).as_posix()
+                yield StoredFile(key, info.st_size, info.st_mtime)
