@@ -1,9 +1,17 @@
 """Shared fixtures: real servers on loopback, real databases.
 
-The fixtures live in small modules beside this file, one job each:
-``_postgres`` starts a throw-away PostgreSQL server, ``_servers`` starts
-ngshare (and a Hub stand-in) as real processes.
+The fixtures live in small modules beside this file, one job each, and are
+loaded here as pytest plugins: pytest registers their fixtures and hooks
+once for the whole suite, and a test module imports only the helpers it
+uses, by name (``from _servers import token_for``).
+
+``_postgres`` starts a throw-away PostgreSQL server; ``_servers`` starts
+ngshare (and a Hub stand-in) as real processes and runs tests marked
+``both_databases`` on SQLite and on PostgreSQL; ``_replicas`` and
+``_races`` start several replicas on one database; ``_jupyterhub`` starts
+a real JupyterHub. ``_exchange`` (the nbgrader exchange sites) is not
+listed: it imports nbformat, two seconds that every run would pay, so the
+exchange test modules import its fixtures themselves.
 """
 
-from _postgres import *  # noqa: F401,F403
-from _servers import *  # noqa: F401,F403
+pytest_plugins = ['_postgres', '_servers', '_replicas', '_races', '_jupyterhub']

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 
 import pytest
 from _api import err, ok, tree
@@ -58,6 +60,55 @@ def instructor_names(server, course=COURSE):
 
 def without_success(answer):
     return {k: v for k, v in answer.items() if k != 'success'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Role:
+    """One side of the roster, for the tests that run on both sides: its
+    endpoint, who manages it, whom a test adds, what its answers say, and
+    who is on it after ``setup(server)`` and ``setup(server, students=())``."""
+
+    endpoint: str
+    manager: str
+    newcomer: str
+    not_found: str
+    field_missing: dict[str, str]
+    names: Callable[..., list[str]]
+    after_setup: list[str]
+    without_students: list[str]
+
+
+ROLES = {
+    'instructor': Role(
+        endpoint='instructor',
+        manager=ADMIN,
+        newcomer='eric',
+        not_found='Instructor not found',
+        field_missing={
+            'first_name': 'Please supply first name',
+            'last_name': 'Please supply last name',
+            'email': 'Please supply email name',
+        },
+        names=instructor_names,
+        after_setup=['kevin'],
+        without_students=['kevin'],
+    ),
+    'student': Role(
+        endpoint='student',
+        manager='kevin',
+        newcomer='lawrence',
+        not_found='Student not found',
+        field_missing={
+            'first_name': 'Please supply first name',
+            'last_name': 'Please supply last name',
+            'email': 'Please supply email',
+        },
+        names=student_names,
+        after_setup=['lawrence', 'eric'],
+        without_students=[],
+    ),
+}
+OTHER = {'instructor': 'student', 'student': 'instructor'}
 
 
 # Instructors
@@ -150,32 +201,6 @@ def test_instructor_cannot_add_instructor(vngshare_server):
 @pytest.mark.parametrize(
     ('missing', 'message'),
     [
-        ('first_name', 'Please supply first name'),
-        ('last_name', 'Please supply last name'),
-        ('email', 'Please supply email name'),
-    ],
-)
-def test_add_instructor_missing_field(vngshare_server, missing, message):
-    server = vngshare_server
-    setup(server, students=())
-    fields = person('eric')
-    del fields[missing]
-    err(
-        server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=fields),
-        400,
-        message,
-    )
-    err(
-        server.get(('instructor', COURSE, 'eric'), user=ADMIN),
-        404,
-        'Instructor not found',
-    )
-    assert instructor_names(server) == ['kevin']
-
-
-@pytest.mark.parametrize(
-    ('missing', 'message'),
-    [
         (('first_name', 'last_name', 'email'), 'Please supply first name'),
         (('last_name', 'email'), 'Please supply last name'),
     ],
@@ -233,22 +258,6 @@ def test_student_promoted_to_instructor(vngshare_server):
     assert [s['username'] for s in listed] == ['eric']
 
 
-def test_get_instructor_not_found(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.get(('instructor', COURSE, 'nobody'), user=ADMIN),
-        404,
-        'Instructor not found',
-    )
-    # A student is not an instructor.
-    err(
-        server.get(('instructor', COURSE, 'lawrence'), user=ADMIN),
-        404,
-        'Instructor not found',
-    )
-
-
 def test_student_may_read_instructors(vngshare_server):
     server = vngshare_server
     setup(server)
@@ -301,17 +310,6 @@ def test_delete_instructor_keeps_submissions(vngshare_server):
     ok(server.delete(('instructor', COURSE, 'eric'), user=ADMIN))
     listed = ok(server.get(('submissions', COURSE, 'a1'), user='kevin'))['submissions']
     assert listed == [{'student_id': 'eric', 'timestamp': stamp}]
-
-
-def test_delete_student_is_not_instructor(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.delete(('instructor', COURSE, 'lawrence'), user=ADMIN),
-        404,
-        'Instructor not found',
-    )
-    assert student_names(server) == ['lawrence', 'eric']
 
 
 def test_instructor_cannot_delete_instructor(vngshare_server):
@@ -395,46 +393,6 @@ def test_add_instructor_as_student_conflicts(vngshare_server):
     assert ok(server.get(('students', COURSE), user='kevin'))['students'] == []
 
 
-@pytest.mark.parametrize(
-    ('missing', 'message'),
-    [
-        ('first_name', 'Please supply first name'),
-        ('last_name', 'Please supply last name'),
-        ('email', 'Please supply email'),
-    ],
-)
-def test_add_student_missing_field(vngshare_server, missing, message):
-    server = vngshare_server
-    setup(server, students=())
-    fields = person('lawrence')
-    del fields[missing]
-    err(
-        server.post(('student', COURSE, 'lawrence'), user='kevin', data=fields),
-        400,
-        message,
-    )
-    err(
-        server.get(('student', COURSE, 'lawrence'), user='kevin'),
-        404,
-        'Student not found',
-    )
-    assert student_names(server) == []
-
-
-def test_get_student_not_found(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.get(('student', COURSE, 'nobody'), user='kevin'),
-        404,
-        'Student not found',
-    )
-    # An instructor is not a student.
-    err(
-        server.get(('student', COURSE, 'kevin'), user='kevin'), 404, 'Student not found'
-    )
-
-
 def test_student_cannot_read_other_student(vngshare_server):
     server = vngshare_server
     setup(server)
@@ -469,17 +427,6 @@ def test_delete_student(vngshare_server):
         'Permission denied',
     )
     assert ok(server.get('courses', user='lawrence'))['courses'] == []
-
-
-def test_delete_instructor_via_student_endpoint_not_found(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.delete(('student', COURSE, 'kevin'), user=ADMIN),
-        404,
-        'Student not found',
-    )
-    assert instructor_names(server) == ['kevin']
 
 
 def test_student_cannot_manage_students(vngshare_server):
@@ -523,6 +470,58 @@ def test_readding_removed_student(vngshare_server):
     answer = ok(server.get(('student', COURSE, 'lawrence'), user='lawrence'))
     assert answer['first_name'] == 'Again'
     assert sorted(student_names(server)) == ['eric', 'lawrence']
+
+
+# Instructors and students alike
+
+
+@pytest.mark.parametrize('missing', ['first_name', 'last_name', 'email'])
+@pytest.mark.parametrize('side', list(ROLES))
+def test_add_missing_field(vngshare_server, side, missing):
+    role = ROLES[side]
+    server = vngshare_server
+    setup(server, students=())
+    fields = person(role.newcomer)
+    del fields[missing]
+    path = (role.endpoint, COURSE, role.newcomer)
+    err(
+        server.post(path, user=role.manager, data=fields),
+        400,
+        role.field_missing[missing],
+    )
+    err(server.get(path, user=role.manager), 404, role.not_found)
+    assert role.names(server) == role.without_students
+
+
+@pytest.mark.parametrize(
+    ('side', 'who'),
+    [
+        ('instructor', 'nobody'),
+        ('instructor', 'lawrence'),  # a student is not an instructor
+        ('student', 'nobody'),
+        ('student', 'kevin'),  # an instructor is not a student
+    ],
+)
+def test_get_not_found(vngshare_server, side, who):
+    role = ROLES[side]
+    server = vngshare_server
+    setup(server)
+    err(
+        server.get((role.endpoint, COURSE, who), user=role.manager), 404, role.not_found
+    )
+
+
+@pytest.mark.parametrize(
+    ('side', 'who'), [('instructor', 'lawrence'), ('student', 'kevin')]
+)
+def test_delete_from_the_other_side_is_not_found(vngshare_server, side, who):
+    """DELETE /instructor of a student, DELETE /student of an instructor:
+    404, and the other side keeps its member."""
+    role, other = ROLES[side], ROLES[OTHER[side]]
+    server = vngshare_server
+    setup(server)
+    err(server.delete((role.endpoint, COURSE, who), user=ADMIN), 404, role.not_found)
+    assert other.names(server) == other.after_setup
 
 
 # Bulk students
@@ -572,22 +571,19 @@ def test_add_students_bulk(vngshare_server):
     assert ok(server.get('courses', user='zed'))['courses'] == [COURSE]
 
 
-def test_add_students_empty_list(vngshare_server):
+@pytest.mark.parametrize(
+    'data', [{'students': '[]'}, None], ids=['empty-list', 'missing']
+)
+def test_add_students_none_given(vngshare_server, data):
     server = vngshare_server
     setup(server)
     # As documented and as 0.6.0 answered: nobody to add is a 400.
     err(
-        server.post(('students', COURSE), user='kevin', data={'students': '[]'}),
+        server.post(('students', COURSE), user='kevin', data=data),
         400,
         'Please supply students',
     )
     assert student_names(server) == ['lawrence', 'eric']
-
-
-def test_add_students_missing(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(server.post(('students', COURSE), user='kevin'), 400, 'Please supply students')
 
 
 @pytest.mark.parametrize('students', ['not json', '[{"username": "x"', ''])

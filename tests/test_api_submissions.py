@@ -115,29 +115,21 @@ def test_instructor_may_submit(vngshare_server):
     assert files_of(answer) == {'a': b'test run'}
 
 
-def test_unrelated_user_cannot_submit(vngshare_server):
+@pytest.mark.parametrize(
+    ('user', 'removed'),
+    [('stranger', False), ('lawrence', True)],
+    ids=['unrelated-user', 'removed-student'],
+)
+def test_cannot_submit(vngshare_server, user, removed):
+    """A user outside the course, and a student removed from it."""
     server = vngshare_server
     setup(server)
+    if removed:
+        ok(server.delete(('student', COURSE, user), user='kevin'))
     err(
         server.post(
             ('submission', COURSE, ASSIGNMENT),
-            user='stranger',
-            data={'files': tree({'a': b'a'})},
-        ),
-        403,
-        'Permission denied',
-    )
-    assert listed(server) == []
-
-
-def test_removed_student_cannot_submit(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
-    err(
-        server.post(
-            ('submission', COURSE, ASSIGNMENT),
-            user='lawrence',
+            user=user,
             data={'files': tree({'a': b'a'})},
         ),
         403,
@@ -171,26 +163,27 @@ def test_submit_bad_files(vngshare_server, data, message):
     assert listed(server, 'lawrence') == []
 
 
-def test_submit_missing_assignment_or_course(vngshare_server):
+@pytest.mark.parametrize(
+    ('course', 'assignment', 'message'),
+    [
+        (COURSE, 'nope', 'Assignment not found'),
+        ('nope', ASSIGNMENT, 'Course not found'),
+    ],
+    ids=['assignment', 'course'],
+)
+def test_submit_missing_assignment_or_course(
+    vngshare_server, course, assignment, message
+):
     server = vngshare_server
     setup(server)
     err(
         server.post(
-            ('submission', COURSE, 'nope'),
+            ('submission', course, assignment),
             user='lawrence',
             data={'files': tree({'a': b'a'})},
         ),
         404,
-        'Assignment not found',
-    )
-    err(
-        server.post(
-            ('submission', 'nope', ASSIGNMENT),
-            user='lawrence',
-            data={'files': tree({'a': b'a'})},
-        ),
-        404,
-        'Course not found',
+        message,
     )
     assert listed(server) == []
 
@@ -259,32 +252,6 @@ def test_list_all_submissions_is_per_assignment(vngshare_server):
     assert listed(server) == [{'student_id': 'lawrence', 'timestamp': stamp}]
 
 
-def test_student_cannot_list_all(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    submit(server, 'lawrence', {'a': b'1'})
-    err(
-        server.get(('submissions', COURSE, ASSIGNMENT), user='lawrence'),
-        403,
-        'Permission denied',
-    )
-
-
-def test_list_all_missing_assignment(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.get(('submissions', COURSE, 'nope'), user='kevin'),
-        404,
-        'Assignment not found',
-    )
-    err(
-        server.get(('submissions', 'nope', ASSIGNMENT), user='kevin'),
-        404,
-        'Course not found',
-    )
-
-
 # GET /submissions/<student>
 
 
@@ -317,21 +284,6 @@ def test_list_student_without_submissions(vngshare_server):
     setup(server)
     assert listed(server, 'eric', user='eric') == []
     assert listed(server, 'eric', user='kevin') == []
-
-
-def test_list_unknown_student(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.get(('submissions', COURSE, ASSIGNMENT, 'nobody'), user='kevin'),
-        404,
-        'Student not found',
-    )
-    err(
-        server.get(('submissions', COURSE, 'nope', 'lawrence'), user='kevin'),
-        404,
-        'Assignment not found',
-    )
 
 
 def test_removed_student_submissions_stay_visible_to_instructors(vngshare_server):
@@ -446,26 +398,6 @@ def test_collect_submission_not_found(vngshare_server):
     )
 
 
-def test_collect_student_not_found(vngshare_server):
-    server = vngshare_server
-    setup(server)
-    err(
-        server.get(('submission', COURSE, ASSIGNMENT, 'nobody'), user='kevin'),
-        404,
-        'Student not found',
-    )
-    err(
-        server.get(('submission', COURSE, 'nope', 'lawrence'), user='kevin'),
-        404,
-        'Assignment not found',
-    )
-    err(
-        server.get(('submission', 'nope', ASSIGNMENT, 'lawrence'), user='kevin'),
-        404,
-        'Course not found',
-    )
-
-
 @pytest.mark.parametrize(
     'stamp',
     [
@@ -492,18 +424,50 @@ def test_collect_time_format_incorrect(vngshare_server, stamp):
     )
 
 
-def test_students_cannot_collect(vngshare_server):
+# Reads refused: not found, forbidden
+
+
+@pytest.mark.parametrize(
+    ('path', 'message'),
+    [
+        (('submissions', COURSE, 'nope'), 'Assignment not found'),
+        (('submissions', 'nope', ASSIGNMENT), 'Course not found'),
+        (('submissions', COURSE, ASSIGNMENT, 'nobody'), 'Student not found'),
+        (('submissions', COURSE, 'nope', 'lawrence'), 'Assignment not found'),
+        (('submission', COURSE, ASSIGNMENT, 'nobody'), 'Student not found'),
+        (('submission', COURSE, 'nope', 'lawrence'), 'Assignment not found'),
+        (('submission', 'nope', ASSIGNMENT, 'lawrence'), 'Course not found'),
+    ],
+    ids=[
+        'list-all-assignment',
+        'list-all-course',
+        'list-student-student',
+        'list-student-assignment',
+        'collect-student',
+        'collect-assignment',
+        'collect-course',
+    ],
+)
+def test_read_not_found(vngshare_server, path, message):
+    """GET /submissions and /submission name what is missing: the course,
+    the assignment or the student."""
+    server = vngshare_server
+    setup(server)
+    err(server.get(path, user='kevin'), 404, message)
+
+
+@pytest.mark.parametrize(
+    ('user', 'path'),
+    [
+        ('lawrence', ('submissions', COURSE, ASSIGNMENT)),
+        # Collecting is for instructors only, even the student's own submission.
+        ('lawrence', ('submission', COURSE, ASSIGNMENT, 'lawrence')),
+        ('eric', ('submission', COURSE, ASSIGNMENT, 'lawrence')),
+    ],
+    ids=['student-lists-all', 'student-collects-own', 'student-collects-other'],
+)
+def test_students_cannot_list_all_or_collect(vngshare_server, user, path):
     server = vngshare_server
     setup(server)
     submit(server, 'lawrence', {'a': b'a'})
-    # Instructors only, even for the student's own submission.
-    err(
-        server.get(('submission', COURSE, ASSIGNMENT, 'lawrence'), user='lawrence'),
-        403,
-        'Permission denied',
-    )
-    err(
-        server.get(('submission', COURSE, ASSIGNMENT, 'lawrence'), user='eric'),
-        403,
-        'Permission denied',
-    )
+    err(server.get(path, user=user), 403, 'Permission denied')

@@ -1,6 +1,7 @@
-"""End to end under a real JupyterHub: the course of :mod:`_nbgrader_course`
+"""End to end under a real JupyterHub: the course of :mod:`_course_scenario`
 with both clients, through the proxy at ``/services/ngshare``, with Hub
-tokens of real Hub users (see :mod:`_jupyterhub`); the stand-alone half is
+tokens of real Hub users (the ``real_hub`` fixture of :mod:`_jupyterhub`,
+a plugin of conftest.py); the stand-alone half is
 ``test_e2e_nbgrader.py``.
 """
 
@@ -9,17 +10,19 @@ from __future__ import annotations
 import pytest
 import requests
 
-# Plain asserts in the helper module explain themselves, as in this one.
-pytest.register_assert_rewrite('_nbgrader_course')
-
-from _jupyterhub import *  # noqa: E402, F403 (the real_hub fixture)
-from _nbgrader_course import (  # noqa: E402
-    ALL_USERS,
-    CLIENTS,
-    COURSE,
-    Deployment,
-    run_course,
+# Plain asserts in the course's modules explain themselves, as in this one.
+pytest.register_assert_rewrite(
+    '_course_clients',
+    '_course_harness',
+    '_course_material',
+    '_course_grading',
+    '_course_scenario',
 )
+
+from _course_clients import CLIENTS  # noqa: E402
+from _course_harness import Deployment  # noqa: E402
+from _course_material import ALL_USERS, COURSE  # noqa: E402
+from _course_scenario import run_course  # noqa: E402
 
 pytestmark = [
     pytest.mark.e2e,

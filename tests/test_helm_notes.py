@@ -25,8 +25,11 @@ if sys.version_info < (3, 10):  # helm-python-sdk needs 3.10
 import jsonschema
 import yaml
 from _helm import CHART, ROOT, HelmFailed, render, started_config
+from _helm_releases import ci_releases
+from jupyterhub.services.service import Service
 from sqlalchemy.engine import make_url
 from test_big_files import UPLOAD_FACTOR
+from traitlets.config import Config
 
 MIB = 1024**2
 SCHEMA = json.loads((CHART / 'values.schema.json').read_text())
@@ -43,6 +46,104 @@ def with_memory(limit, **ngshare) -> dict:
         'deployment': {'resources': {'limits': {'memory': limit}}},
         'ngshare': ngshare,
     }
+
+
+@pytest.fixture(scope='module')
+def releases():
+    """The three ci/ values files, rendered once for the module."""
+    return ci_releases()
+
+
+# --- NOTES.txt: what the administrator copies ---------------------------------
+
+
+def notes_blocks(notes: str) -> tuple[dict, str]:
+    """The Zero to JupyterHub values and the nbgrader_config.py NOTES prints."""
+    lines = notes.splitlines()
+    start = lines.index('hub:')
+    end = lines.index('', start)
+    z2jh = yaml.safe_load('\n'.join(lines[start:end]))
+    start = lines.index('from ngshare.exchange import configureExchange')
+    end = lines.index("c.CourseDirectory.course_id = '*'", start) + 1
+    return z2jh, '\n'.join(lines[start:end])
+
+
+def run_hub_config(z2jh: dict, release, monkeypatch) -> Config:
+    """The printed extraConfig, run as the Hub pod runs it: with the
+    printed extraEnv, its secretKeyRef read from the release's Secret."""
+    for name, item in z2jh['hub']['extraEnv'].items():
+        ref = item['valueFrom']['secretKeyRef']
+        assert ref['name'] == release.get('Secret')['metadata']['name']
+        monkeypatch.setenv(name, release.secret_data()[ref['key']])
+    c = Config()
+    c.JupyterHub.services = []
+    c.JupyterHub.load_roles = []
+    for code in z2jh['hub']['extraConfig'].values():
+        exec(compile(code, 'extraConfig', 'exec'), {'c': c})  # noqa: S102
+    return c
+
+
+def run_nbgrader_config(code: str) -> tuple[Config, list[str]]:
+    """The printed nbgrader_config.py, run with ngshare's own plugin."""
+    c = Config()
+    exec(compile(code, 'nbgrader_config.py', 'exec'), {'get_config': lambda: c})  # noqa: S102
+    assert c.ExchangeFactory.exchange.__module__.startswith('ngshare.exchange')
+    return c, [c.Exchange.ngshare_url]
+
+
+def test_notes_print_the_hub_service_entry(releases, monkeypatch):
+    release = releases['default']
+    token = release.secret_data()['hub-api-token']
+    z2jh, nbgrader_config = notes_blocks(release.notes)
+    c = run_hub_config(z2jh, release, monkeypatch)
+    assert c.JupyterHub.services == [
+        {
+            'name': 'ngshare',
+            'url': 'http://ngshare.jhub.svc.cluster.local:8080',
+            'api_token': token,
+            'oauth_no_confirm': True,
+        }
+    ]
+    # Keys JupyterHub's Service accepts.
+    assert set(c.JupyterHub.services[0]) <= set(Service.class_trait_names())
+    assert c.JupyterHub.load_roles == [
+        {'name': 'user', 'scopes': ['self', 'access:services!service=ngshare']}
+    ]
+    # User servers may reach the ngshare pods (Z2JH's NetworkPolicy).
+    (rule,) = z2jh['singleuser']['networkPolicy']['egress']
+    selector = rule['to'][0]['podSelector']['matchLabels']
+    pod_labels = release.get('Deployment')['spec']['template']['metadata']['labels']
+    assert selector.items() <= pod_labels.items()
+    assert rule['ports'] == [{'port': 8080, 'protocol': 'TCP'}]
+
+    c, urls = run_nbgrader_config(nbgrader_config)
+    assert urls == ['http://ngshare.jhub.svc.cluster.local:8080/services/ngshare']
+    assert c.CourseDirectory.course_id == '*'
+    assert 'ngshare.hub_api_token is not set' in release.notes
+    assert 'WARNING' not in release.notes
+
+
+def test_notes_follow_release_namespace_port_and_prefix(releases, monkeypatch):
+    release = releases['custom']
+    z2jh, nbgrader_config = notes_blocks(release.notes)
+    (service,) = run_hub_config(z2jh, release, monkeypatch).JupyterHub.services
+    assert service == {
+        'name': 'grader',
+        'url': 'http://grading-grader.courses.svc.cluster.local:8000',
+        'api_token': 'custom_token_c2FtcGxlLXRva2VuLWZvci10ZXN0cw',
+        'oauth_no_confirm': True,
+    }
+    _, urls = run_nbgrader_config(nbgrader_config)
+    assert urls == [
+        'http://grading-grader.courses.svc.cluster.local:8000/jupyter/services/grader'
+    ]
+    assert 'ngshare.hub_api_token is not set' not in release.notes
+    assert 'WARNING: debug mode is on' in release.notes
+
+
+def test_notes_warn_without_admins():
+    release = render('default', values={'ngshare': {'admins': []}})
+    assert 'WARNING: ngshare.admins is empty' in release.notes
 
 
 # --- The Hub API token is never printed ---------------------------------------

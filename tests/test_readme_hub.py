@@ -45,6 +45,8 @@ from _jupyterhub import (
 )
 from _servers import REPO_ROOT, free_port, ngshare_env
 
+pytestmark = pytest.mark.e2e  # a real JupyterHub: slow, not in the quick lane
+
 USER = 'kevin'
 HUB_BLOCK = re.compile(r'```python\n(.*?)```', re.DOTALL)
 SYSTEM_PYTHON = Path('/usr/bin/python3')

@@ -20,9 +20,10 @@ import urllib.parse
 import pytest
 import requests
 from _api import err, files_of, ok, tree
-from _jupyterhub import *  # noqa: F403 (the real_hub fixture)
 from _jupyterhub import EXAMPLE_CONFIG, browser_login, environ_of, is_running
 from traitlets.config.loader import PyFileConfigLoader
+
+pytestmark = pytest.mark.e2e  # a real JupyterHub: slow, not in the quick lane
 
 ADMIN = 'admin'  # in the example's --admins admin,admin2
 USERS = (ADMIN, 'kevin', 'lawrence', 'eric')

@@ -20,6 +20,8 @@ import requests
 from _api import err, ok
 from _jupyterhub import RealHub, browser_login
 
+pytestmark = pytest.mark.e2e  # a real JupyterHub: slow, not in the quick lane
+
 STRICT_SERVER_TOKEN_SCOPES = [
     'users:activity!user',
     'access:servers!server',

@@ -10,7 +10,7 @@ at one of two deterministic moments:
 * ``transaction``: the whole body has arrived and A is inside its write
   transaction, having stored the blobs of two files: the test holds an
   exclusive advisory lock on the third file's blob key (the lock an upload
-  takes before writing a blob, ``operations/trees.py: lock_blob``), and
+  takes before writing a blob, ``blobs/lifecycle.py: lock_blob``), and
   kills A once PostgreSQL shows A's backend waiting for it. The three
   files are named and ordered by their keys, so the third is written last
   whether files are stored in tree, path or key order.
@@ -40,7 +40,6 @@ import pytest
 import requests
 from _api import err, files_of, md5, ok, tree
 from _pgsessions import Postgres
-from _replicas import *  # noqa: F403 (the start_replicas fixture)
 from _replicas import (
     ASSIGNMENT,
     COURSE,

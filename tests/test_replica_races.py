@@ -23,9 +23,7 @@ import collections
 import json
 
 from _api import err, files_of, ok, tree
-from _races import *  # noqa: F403 (the make_pair and pair fixtures)
 from _races import deleted_items, new_course, one_winner
-from _replicas import *  # noqa: F403 (the start_replicas fixture)
 from _replicas import TEACHER, WAIT, assert_no_server_errors, race
 
 ROUNDS = 3

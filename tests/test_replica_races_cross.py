@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from _admin import ngshare_admin
 from _api import err, ok, tree
-from _races import *  # noqa: F403 (the make_pair and pair fixtures)
 from _races import (
     assert_none_broken,
     deleted_items,
@@ -41,7 +40,6 @@ from _races import (
     submit,
     tree_of,
 )
-from _replicas import *  # noqa: F403 (the start_replicas fixture)
 from _replicas import TEACHER, WAIT, assert_no_server_errors, race, roster_of
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool

@@ -18,7 +18,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from _api import err, files_of, ok, tree
-from _replicas import *  # noqa: F403 (the start_replicas and replicas fixtures)
 from _replicas import (
     ASSIGNMENT,
     COURSE,

@@ -26,6 +26,8 @@ from _doc_blocks import DOCS, doc_blocks, run_blocks
 from _jupyterhub import children, proxy_command, wait_gone
 from _servers import free_port, ngshare_env
 
+pytestmark = pytest.mark.e2e  # a real JupyterHub: slow, not in the quick lane
+
 PAGE = DOCS / 'test-hub.md'
 EXAMPLE_ADDRESS = 'http://127.0.0.1:8000'
 START_TIMEOUT = 60.0

@@ -25,7 +25,6 @@ import resource
 
 from _api import err, files_of, ok, tree
 from _mounts import tmpfs
-from _replicas import *  # noqa: F403 (the start_replicas and replicas fixtures)
 from _replicas import (
     ASSIGNMENT,
     COURSE,
