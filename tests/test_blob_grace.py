@@ -210,11 +210,15 @@ def test_download_survives_a_feedback_replacement(servers, ngshare_database_url)
         )
         assert files_of(answer) == new
     storage = Path(writer.storage)
+    # The sweep removes the files inside its transaction and commits the
+    # rows' deletion after: wait for both, the end state it must reach.
     wait_until(
-        lambda: not any((storage / key).exists() for key in old_keys),
-        'the sweep to remove the old feedback',
+        lambda: (
+            not any((storage / key).exists() for key in old_keys)
+            and not released_keys(database_url)
+        ),
+        'the sweep to remove the old feedback and its released_blobs rows',
     )
-    assert not released_keys(database_url)
     assert (storage / blob_key(next(iter(new.values())))).is_file()
 
 
@@ -236,10 +240,12 @@ def test_download_survives_a_delete_without_retention(servers):
     storage = Path(writer.storage)
     old_keys = {blob_key(content) for content in old.values()}
     wait_until(
-        lambda: not any((storage / key).exists() for key in old_keys),
-        'the sweep to remove the deleted assignment',
+        lambda: (
+            not any((storage / key).exists() for key in old_keys)
+            and not released_keys(writer.database_url)
+        ),
+        'the sweep to remove the deleted assignment and its released_blobs rows',
     )
-    assert not released_keys(writer.database_url)
 
 
 def sweeper(database_url: str, storage: Path) -> Runtime:
