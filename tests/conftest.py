@@ -14,4 +14,11 @@ listed: it imports nbformat, two seconds that every run would pay, so the
 exchange test modules import its fixtures themselves.
 """
 
-pytest_plugins = ['_postgres', '_servers', '_replicas', '_races', '_jupyterhub']
+pytest_plugins = [
+    '_postgres',
+    '_servers',
+    '_admin',
+    '_replicas',
+    '_races',
+    '_jupyterhub',
+]

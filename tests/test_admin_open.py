@@ -12,10 +12,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from _servers import Finished
 from sqlalchemy.exc import ArgumentError
 
-from ngshare import admin as admin_module
 from ngshare import cli
 from ngshare.config import COOKIE_SECRET_NAME
 from ngshare.database.urls import sqlite_file
@@ -47,23 +45,6 @@ def test_the_cookie_secret_lives_beside_a_sqlite_file_else_in_storage(tmp_path):
     for url in ('sqlite://', 'postgresql+psycopg://u@127.0.0.1/n', 'not a url'):
         stored = cli.default_cookie_secret_file(url, str(tmp_path))
         assert stored == str(tmp_path / COOKIE_SECRET_NAME), url
-
-
-@pytest.fixture
-def admin_main(capsys):
-    """``ngshare-admin args`` in this process: a Finished."""
-
-    def run(*args: str) -> Finished:
-        try:
-            admin_module.main(list(args))
-        except SystemExit as exit:
-            code = exit.code
-        else:  # pragma: no cover - main always exits
-            code = None
-        out, err = capsys.readouterr()
-        return Finished(code, out, err)
-
-    return run
 
 
 def test_deleted_list_reads_while_a_writer_holds_the_write_lock(tmp_path, admin_main):

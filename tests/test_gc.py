@@ -24,7 +24,6 @@ from _blobs import put, read
 from _servers import Finished, run_ngshare
 from sqlalchemy import text
 
-from ngshare import admin as admin_module
 from ngshare import cli, gc
 from ngshare.blobs.folder import FolderStore
 from ngshare.blobs.lifecycle import lock_blob
@@ -54,23 +53,6 @@ def keys(files) -> set[str]:
 def admin(*args: str) -> Finished:
     """``ngshare-admin args`` as a process, as an administrator runs it."""
     return run_ngshare(list(args), module='ngshare.admin')
-
-
-@pytest.fixture
-def admin_main(capsys):
-    """``ngshare-admin args`` in this process (faster): a Finished."""
-
-    def run(*args: str) -> Finished:
-        try:
-            admin_module.main(list(args))
-        except SystemExit as exit:
-            code = exit.code
-        else:  # pragma: no cover - main always exits
-            code = None
-        out, err = capsys.readouterr()
-        return Finished(code, out, err)
-
-    return run
 
 
 def test_cookie_secret_name_is_the_services():
