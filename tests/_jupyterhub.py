@@ -57,6 +57,7 @@ from _servers import REPO_ROOT, free_port, ngshare_env
 
 __all__ = [
     'EXAMPLE_CONFIG',
+    'HUB_ON_LOOPBACK',
     'HUB_PASSWORD',
     'RealHub',
     'browser_login',
@@ -72,7 +73,23 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 POLL_INTERVAL = 0.2
 
-OVERLAY = '''\
+#: The Hub, its proxy and their files on loopback ports and in the test's
+#: folder (``SETTINGS`` as every overlay writes it): the part of a test
+#: Hub's configuration that every real-Hub test shares.
+HUB_ON_LOOPBACK = """\
+c.JupyterHub.ip = '127.0.0.1'
+c.JupyterHub.port = SETTINGS['proxy_port']
+c.JupyterHub.hub_ip = '127.0.0.1'
+c.JupyterHub.hub_port = SETTINGS['hub_port']
+c.JupyterHub.db_url = SETTINGS['hub_database']
+c.JupyterHub.cookie_secret_file = SETTINGS['cookie_secret_file']
+c.ConfigurableHTTPProxy.command = [SETTINGS['proxy']]
+c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:%d' % SETTINGS['proxy_api_port']
+c.ConfigurableHTTPProxy.pid_file = SETTINGS['proxy_pid_file']
+"""
+
+OVERLAY = (
+    '''\
 """Test overlay: the example configuration, with test ports and paths."""
 
 import sys
@@ -133,18 +150,12 @@ c.SimpleLocalProcessSpawner.home_dir_template = SETTINGS['homes'] + '/{{username
 if SETTINGS['server_token_scopes'] is not None:
     c.Spawner.server_token_scopes = SETTINGS['server_token_scopes']
 
-c.JupyterHub.ip = '127.0.0.1'
-c.JupyterHub.port = SETTINGS['proxy_port']
-c.JupyterHub.hub_ip = '127.0.0.1'
-c.JupyterHub.hub_port = SETTINGS['hub_port']
-c.JupyterHub.db_url = SETTINGS['hub_database']
-c.JupyterHub.cookie_secret_file = SETTINGS['cookie_secret_file']
-c.ConfigurableHTTPProxy.command = [SETTINGS['proxy']]
-c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:%d' % SETTINGS['proxy_api_port']
-c.ConfigurableHTTPProxy.pid_file = SETTINGS['proxy_pid_file']
-c.JupyterHub.authenticator_class = 'dummy'
-c.DummyAuthenticator.password = SETTINGS['password']
 '''
+    + HUB_ON_LOOPBACK
+    + """c.JupyterHub.authenticator_class = 'dummy'
+c.DummyAuthenticator.password = SETTINGS['password']
+"""
+)
 
 
 def proxy_command() -> str:

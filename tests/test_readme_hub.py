@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 import requests
 from _jupyterhub import (
+    HUB_ON_LOOPBACK,
     HUB_PASSWORD,
     START_TIMEOUT,
     RealHub,
@@ -51,7 +52,8 @@ USER = 'kevin'
 HUB_BLOCK = re.compile(r'```python\n(.*?)```', re.DOTALL)
 SYSTEM_PYTHON = Path('/usr/bin/python3')
 
-OVERLAY = '''\
+OVERLAY = (
+    '''\
 """Test overlay: the README's block unchanged, with test ports and paths."""
 
 from traitlets.config import LazyConfigValue
@@ -72,19 +74,13 @@ ngshare['command'] = list(ngshare['command']) + [
 ngshare['url'] = 'http://127.0.0.1:%d' % SETTINGS['ngshare_port']
 c.JupyterHub.services = services
 
-c.JupyterHub.ip = '127.0.0.1'
-c.JupyterHub.port = SETTINGS['proxy_port']
-c.JupyterHub.hub_ip = '127.0.0.1'
-c.JupyterHub.hub_port = SETTINGS['hub_port']
-c.JupyterHub.db_url = SETTINGS['hub_database']
-c.JupyterHub.cookie_secret_file = SETTINGS['cookie_secret_file']
-c.ConfigurableHTTPProxy.command = [SETTINGS['proxy']]
-c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:%d' % SETTINGS['proxy_api_port']
-c.ConfigurableHTTPProxy.pid_file = SETTINGS['proxy_pid_file']
-c.JupyterHub.authenticator_class = 'dummy'
+'''
+    + HUB_ON_LOOPBACK
+    + """c.JupyterHub.authenticator_class = 'dummy'
 c.DummyAuthenticator.password = SETTINGS['password']
 c.Authenticator.allowed_users = {{SETTINGS['user']}}
-'''
+"""
+)
 
 
 def readme_hub_block() -> str:

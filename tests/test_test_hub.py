@@ -23,7 +23,7 @@ import time
 import pytest
 import requests
 from _doc_blocks import DOCS, doc_blocks, run_blocks
-from _jupyterhub import children, proxy_command, wait_gone
+from _jupyterhub import HUB_ON_LOOPBACK, children, proxy_command, wait_gone
 from _servers import free_port, ngshare_env
 
 pytestmark = pytest.mark.e2e  # a real JupyterHub: slow, not in the quick lane
@@ -32,7 +32,8 @@ PAGE = DOCS / 'test-hub.md'
 EXAMPLE_ADDRESS = 'http://127.0.0.1:8000'
 START_TIMEOUT = 60.0
 
-OVERLAY = '''\
+OVERLAY = (
+    '''\
 """Test overlay: the page's configuration, with test ports and paths."""
 
 SETTINGS = {settings}
@@ -47,15 +48,9 @@ command[command.index('--storage') + 1] = SETTINGS['ngshare_storage']
 ngshare['command'] = command
 ngshare['url'] = 'http://127.0.0.1:%d' % SETTINGS['ngshare_port']
 
-c.JupyterHub.port = SETTINGS['proxy_port']
-c.JupyterHub.hub_ip = '127.0.0.1'
-c.JupyterHub.hub_port = SETTINGS['hub_port']
-c.JupyterHub.db_url = SETTINGS['hub_database']
-c.JupyterHub.cookie_secret_file = SETTINGS['cookie_secret_file']
-c.ConfigurableHTTPProxy.command = [SETTINGS['proxy']]
-c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:%d' % SETTINGS['proxy_api_port']
-c.ConfigurableHTTPProxy.pid_file = SETTINGS['proxy_pid_file']
 '''
+    + HUB_ON_LOOPBACK
+)
 
 
 @pytest.fixture
