@@ -1,5 +1,6 @@
 """End to end under a real JupyterHub: the course of :mod:`_course_scenario`
-with both clients, through the proxy at ``/services/ngshare``, with Hub
+with both clients, each phase a test of its own (as in
+``test_e2e_nbgrader.py``), through the proxy at ``/services/ngshare``, with Hub
 tokens of real Hub users (the ``real_hub`` fixture of :mod:`_jupyterhub`,
 a plugin of conftest.py); the stand-alone half is
 ``test_e2e_nbgrader.py``.
@@ -20,15 +21,11 @@ pytest.register_assert_rewrite(
 )
 
 from _course_clients import CLIENTS  # noqa: E402
-from _course_harness import Deployment  # noqa: E402
+from _course_harness import Course, Deployment  # noqa: E402
 from _course_material import ALL_USERS, COURSE  # noqa: E402
-from _course_scenario import run_course  # noqa: E402
+from _course_scenario import PHASE_IDS, PHASES, start_course  # noqa: E402
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.timeout(900),
-    pytest.mark.parametrize('client', list(CLIENTS)),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 # The scopes of a stock single-user server's $JUPYTERHUB_API_TOKEN (the
@@ -36,38 +33,58 @@ pytestmark = [
 SERVER_SCOPES = ['users:activity!user', 'access:servers!server={name}/']
 
 
-# Hub users and their tokens, made once per Hub (the Hub is per module).
-_TOKENS: dict[tuple[int, str], str] = {}
+@pytest.fixture(scope='module')
+def hub_token(real_hub):
+    """``hub_token(name)``: a server-scoped token of Hub user ``name``.
 
+    Users and tokens are made once per Hub (the course's users at once, any
+    other the first time a phase asks).
+    """
+    tokens: dict[str, str] = {}
 
-def test_course_under_real_jupyterhub(real_hub, client):
     def token(name: str) -> str:
-        if (id(real_hub), name) not in _TOKENS:
-            _TOKENS[id(real_hub), name] = new_token(name)
-        return _TOKENS[id(real_hub), name]
-
-    def new_token(name: str) -> str:
-        real_hub.create_user(name)
-        scopes = [scope.format(name=name) for scope in SERVER_SCOPES]
-        return real_hub.new_token(name, scopes=scopes)['token']
+        if name not in tokens:
+            real_hub.create_user(name)
+            scopes = [scope.format(name=name) for scope in SERVER_SCOPES]
+            tokens[name] = real_hub.new_token(name, scopes=scopes)['token']
+        return tokens[name]
 
     for name in ALL_USERS:
         token(name)
-    # The Hub (and its ngshare) serves the course once per client: start
-    # from no course.
+    return token
+
+
+@pytest.fixture(scope='module', params=list(CLIENTS))
+def under_hub(request, real_hub, hub_token):
+    """The course under the module's real Hub, once per client.
+
+    Module-scoped so that each phase is a test of its own, played in order
+    on the same deployment (``--dist loadfile`` keeps the module on one
+    worker). The Hub (and its ngshare) serves the course once per client,
+    so each client starts from no course.
+    """
     gone = requests.delete(
         f'{real_hub.service.rstrip("/")}/course/{COURSE}',
-        headers={'Authorization': f'token {token("admin")}'},
+        headers={'Authorization': f'token {hub_token("admin")}'},
         timeout=30,
     )
     assert gone.status_code in (200, 404), gone.text
     deployment = Deployment(
         name='ngshare under JupyterHub, through the proxy',
         url=real_hub.service.rstrip('/'),  # http://127.0.0.1:PORT/services/ngshare
-        token=token,
+        token=hub_token,
         log_text=real_hub.log_text,
         hub=True,
-        client=CLIENTS[client],
+        client=CLIENTS[request.param],
     )
-    run_course(deployment, real_hub.workdir / f'course-{client}')
+    return start_course(deployment, real_hub.workdir / f'course-{request.param}')
+
+
+@pytest.mark.parametrize('phase', [title for title, _ in PHASES], ids=PHASE_IDS)
+def test_course_under_real_jupyterhub(under_hub: Course, phase):
+    under_hub.play(PHASES, until=phase)
+
+
+def test_after_the_course_under_real_jupyterhub(under_hub: Course, real_hub):
+    under_hub.play(PHASES)
     assert real_hub.running, real_hub.log_text()
