@@ -11,7 +11,7 @@ Fixtures
 ``start_ngshare``
     Factory: ``start_ngshare(*, hub_mode, args=(), env=None,
     expect_fail=False, **options)`` starts ngshare and waits for
-    ``/healthz``; see :func:`_start`. With ``expect_fail=True`` it returns
+    ``/healthz``; see :func:`start_server`. With ``expect_fail=True`` it returns
     a :class:`Finished` (``returncode``, ``stdout``, ``stderr``) instead.
     Every server it started is stopped at teardown.
 ``ngshare_database_url``
@@ -55,6 +55,7 @@ __all__ = [
     'HUB_SERVICE_TOKEN',
     'REPO_ROOT',
     'Finished',
+    'ApiClient',
     'HubStub',
     'NgshareServer',
     'free_port',
@@ -64,6 +65,7 @@ __all__ = [
     'ngshare_env',
     'pytest_generate_tests',
     'run_ngshare',
+    'start_server',
     'start_ngshare',
     'token_for',
     'vngshare_server',
@@ -250,7 +252,92 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return value
 
 
-class NgshareServer:
+class ApiClient:
+    """Requests to an ngshare API, as the tests make them.
+
+    Subclasses set ``api`` (``base + prefix``), ``hub_mode`` (who the
+    caller is: a Hub token, or the stand-alone ``user`` parameter) and
+    ``debug`` (debug mode adds reasons to ``Permission denied``, see
+    ``_api.err``).
+    """
+
+    api: str
+    hub_mode: bool
+    debug: bool
+
+    def url(self, path: str | tuple[str, ...] | list[str] = '') -> str:
+        """Absolute URL of ``path`` under the API prefix (see :meth:`request`)."""
+        if isinstance(path, (tuple, list)):
+            path = '/'.join(urllib.parse.quote(seg, safe='') for seg in path)
+        return self.api + path
+
+    def request(
+        self,
+        method: str,
+        path: str | tuple[str, ...] | list[str] = '',
+        *,
+        user: str | None = None,
+        token: str | None = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        data: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        allow_redirects: bool = False,
+        timeout: float = 30,
+    ) -> requests.Response:
+        """Send one request to the API and return the response.
+
+        ``path`` is relative to the API prefix:
+
+        * a tuple (or list) of **raw** segments, each percent-encoded with
+          ``quote(seg, safe='')``, so names with spaces, ``%``, ``/``,
+          ``+`` or any Unicode work: ``('course', 'NBG 101')``;
+        * a str, appended **verbatim** (already encoded):
+          ``'courses'``, ``'course/NBG%20101'``, ``''`` (the welcome page).
+
+        ``data`` is sent form-encoded. ``user`` names the caller: on a
+        stand-alone server it becomes the ``user`` query parameter (GET,
+        HEAD) or form field (POST, DELETE, ...); on a Hub-mode server it
+        becomes ``Authorization: token tok-<hex(name)>`` (the hubstub
+        token of that user). ``token`` sends ``Authorization: token
+        <token>`` in either mode.
+        """
+        method = method.upper()
+        params_list = _pairs(params)
+        data_list = _pairs(data) if data is not None else None
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers['Authorization'] = f'token {token}'
+        if user is not None:
+            if self.hub_mode:
+                all_headers.setdefault('Authorization', f'token {token_for(user)}')
+            elif method in ('GET', 'HEAD'):
+                params_list.append(('user', user))
+            else:
+                data_list = (data_list or []) + [('user', user)]
+        resp = requests.request(
+            method,
+            self.url(path),
+            params=params_list or None,
+            data=data_list,
+            headers=all_headers,
+            allow_redirects=allow_redirects,
+            timeout=timeout,
+        )
+        # For _api.err: debug mode adds the reason to "Permission denied".
+        resp.ngshare_debug = self.debug
+        return resp
+
+    def get(self, path='', **kwargs) -> requests.Response:
+        return self.request('GET', path, **kwargs)
+
+    def post(self, path='', **kwargs) -> requests.Response:
+        return self.request('POST', path, **kwargs)
+
+    def delete(self, path='', **kwargs) -> requests.Response:
+        return self.request('DELETE', path, **kwargs)
+
+
+class NgshareServer(ApiClient):
     """One ngshare process started by the tests.
 
     Attributes: ``command``, ``env`` (of the process), ``base``
@@ -349,77 +436,6 @@ class NgshareServer:
     def running(self) -> bool:
         return self.proc.poll() is None
 
-    def url(self, path: str | tuple[str, ...] | list[str] = '') -> str:
-        """Absolute URL of ``path`` under the API prefix (see :meth:`request`)."""
-        if isinstance(path, (tuple, list)):
-            path = '/'.join(urllib.parse.quote(seg, safe='') for seg in path)
-        return self.api + path
-
-    def request(
-        self,
-        method: str,
-        path: str | tuple[str, ...] | list[str] = '',
-        *,
-        user: str | None = None,
-        token: str | None = None,
-        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        data: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        allow_redirects: bool = False,
-        timeout: float = 30,
-    ) -> requests.Response:
-        """Send one request to the API and return the response.
-
-        ``path`` is relative to the API prefix:
-
-        * a tuple (or list) of **raw** segments, each percent-encoded with
-          ``quote(seg, safe='')``, so names with spaces, ``%``, ``/``,
-          ``+`` or any Unicode work: ``('course', 'NBG 101')``;
-        * a str, appended **verbatim** (already encoded):
-          ``'courses'``, ``'course/NBG%20101'``, ``''`` (the welcome page).
-
-        ``data`` is sent form-encoded. ``user`` names the caller: on a
-        stand-alone server it becomes the ``user`` query parameter (GET,
-        HEAD) or form field (POST, DELETE, ...); on a Hub-mode server it
-        becomes ``Authorization: token tok-<hex(name)>`` (the hubstub
-        token of that user). ``token`` sends ``Authorization: token
-        <token>`` in either mode.
-        """
-        method = method.upper()
-        params_list = _pairs(params)
-        data_list = _pairs(data) if data is not None else None
-        all_headers = dict(headers or {})
-        if token is not None:
-            all_headers['Authorization'] = f'token {token}'
-        if user is not None:
-            if self.hub_mode:
-                all_headers.setdefault('Authorization', f'token {token_for(user)}')
-            elif method in ('GET', 'HEAD'):
-                params_list.append(('user', user))
-            else:
-                data_list = (data_list or []) + [('user', user)]
-        resp = requests.request(
-            method,
-            self.url(path),
-            params=params_list or None,
-            data=data_list,
-            headers=all_headers,
-            allow_redirects=allow_redirects,
-            timeout=timeout,
-        )
-        # For _api.err: debug mode adds the reason to "Permission denied".
-        resp.ngshare_debug = self.debug
-        return resp
-
-    def get(self, path='', **kwargs) -> requests.Response:
-        return self.request('GET', path, **kwargs)
-
-    def post(self, path='', **kwargs) -> requests.Response:
-        return self.request('POST', path, **kwargs)
-
-    def delete(self, path='', **kwargs) -> requests.Response:
-        return self.request('DELETE', path, **kwargs)
-
 
 def _pairs(mapping) -> list[tuple[str, Any]]:
     if mapping is None:
@@ -429,7 +445,7 @@ def _pairs(mapping) -> list[tuple[str, Any]]:
     return list(mapping)
 
 
-def _start(
+def start_server(
     workdir: Path,
     *,
     hub_mode: bool,
@@ -570,7 +586,7 @@ def start_ngshare(request, tmp_path):
         if hub_mode and hub is None:
             hub = request.getfixturevalue('hub')
         where = Path(workdir) if workdir else tmp_path / f'ngshare-{next(counter)}'
-        result = _start(
+        result = start_server(
             where,
             hub_mode=hub_mode,
             hub=hub,
@@ -592,20 +608,24 @@ BOTH_DATABASES_MARKER = 'both_databases'
 DATABASES = ('sqlite', 'postgresql')
 
 
+#: The fixtures that tests marked ``both_databases`` run on each database.
+DATABASE_FIXTURES = ('ngshare_database_url', 'shared_server')
+
+
 def pytest_generate_tests(metafunc):
     """Run tests marked ``both_databases`` on SQLite and on PostgreSQL.
 
     Only tests that use ``ngshare_database_url`` (directly or through
-    ``vngshare_server`` / ``hub_server``) are parametrized; every other test
-    runs once, as before, on a fresh SQLite file.
+    ``vngshare_server`` / ``hub_server``) or ``shared_server``
+    (:mod:`_shared_server`) are parametrized; every other test runs once,
+    as before, on a fresh SQLite file.
     """
-    if 'ngshare_database_url' not in metafunc.fixturenames:
-        return
     if metafunc.definition.get_closest_marker(BOTH_DATABASES_MARKER) is None:
         return
-    metafunc.parametrize(
-        'ngshare_database_url', DATABASES, indirect=True, ids=list(DATABASES)
-    )
+    for name in DATABASE_FIXTURES:
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, DATABASES, indirect=True, ids=list(DATABASES))
+            return
 
 
 @pytest.fixture

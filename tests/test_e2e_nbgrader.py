@@ -37,7 +37,7 @@ pytest.register_assert_rewrite(
 from _course_clients import CLIENTS  # noqa: E402
 from _course_harness import Course, Deployment  # noqa: E402
 from _course_scenario import PHASE_IDS, PHASES, start_course  # noqa: E402
-from _servers import HubStub, _start, token_for  # noqa: E402
+from _servers import HubStub, start_server, token_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -54,7 +54,7 @@ def stand_alone(request, tmp_path_factory):
     (root / 'hubstub').mkdir()
     hub = HubStub(root / 'hubstub')
     try:
-        server = _start(
+        server = start_server(
             root / 'ngshare',
             hub_mode=False,
             hub=hub,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from _api import b64, err, files_of, md5, ok, tree
-from _servers import _start
+from _servers import start_server
 
 ADMIN = 'root'
 BASE = 'base'
@@ -28,7 +28,7 @@ _BASELINE: dict[str, set] = {}
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
-    started = _start(tmp_path_factory.mktemp('files-server'), hub_mode=False)
+    started = start_server(tmp_path_factory.mktemp('files-server'), hub_mode=False)
     _BASELINE['outside'] = outside_storage(started)
     yield started
     started.stop()

@@ -29,7 +29,7 @@ import pytest
 import requests
 from _api import ok, seed_course
 from _rawhttp import head_of, opened, parse_answer, read_until_closed, send_quietly
-from _servers import HubStub, _start, token_for
+from _servers import HubStub, start_server, token_for
 from _transfer import MIB, proc_status_kb
 
 pytestmark = pytest.mark.skipif(
@@ -53,7 +53,7 @@ SECURITY_HEADERS = {
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
     hub = HubStub(tmp_path_factory.mktemp('hostile-hub'))
-    started = _start(tmp_path_factory.mktemp('hostile'), hub_mode=True, hub=hub)
+    started = start_server(tmp_path_factory.mktemp('hostile'), hub_mode=True, hub=hub)
     try:
         seed_course(started, COURSE, INSTRUCTOR, STUDENT)
         yield started

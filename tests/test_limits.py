@@ -24,7 +24,7 @@ import urllib.parse
 import pytest
 import requests
 from _api import err, ok, tree
-from _servers import _start, run_ngshare
+from _servers import run_ngshare, start_server
 
 from ngshare import cli
 from ngshare.cli import build_parser, parse_size
@@ -43,7 +43,7 @@ _counter = itertools.count(1)
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
-    started = _start(
+    started = start_server(
         tmp_path_factory.mktemp('limits-server'),
         hub_mode=False,
         args=['--max-body-size', '1M', '--max-file-size', '256K'],
@@ -282,7 +282,7 @@ def test_defaults():
     [['--max-body-size', '2M', '--max-file-size', '512K'], ['--max-body-size=1G']],
 )
 def test_sizes_accepted_at_start_up(tmp_path, sizes):
-    started = _start(tmp_path, hub_mode=False, args=sizes)
+    started = start_server(tmp_path, hub_mode=False, args=sizes)
     try:
         assert started.running
         resp = requests.get(started.base + '/healthz', timeout=30)

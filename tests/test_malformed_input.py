@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from _api import b64, err, ok, tree
-from _servers import HubStub, _start
+from _servers import HubStub, start_server
 from sqlalchemy import MetaData, create_engine, select, text
 from sqlalchemy.pool import NullPool
 
@@ -102,7 +102,7 @@ def world(ngshare_database_url, tmp_path_factory):
     server = None
     engine = create_engine(ngshare_database_url, poolclass=NullPool)
     try:
-        server = _start(
+        server = start_server(
             workdir / 'ngshare',
             hub_mode=True,
             hub=hub,

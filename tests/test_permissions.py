@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import pytest
 from _api import err, files_of, ok, tree
-from _servers import HubStub, _start
+from _servers import HubStub, start_server
 
 ROLES = (
     'admin',
@@ -51,7 +51,7 @@ def server(tmp_path_factory):
     (workdir / 'hub').mkdir()
     hub = HubStub(workdir / 'hub')
     try:
-        started = _start(workdir / 'ngshare', hub_mode=True, hub=hub)
+        started = start_server(workdir / 'ngshare', hub_mode=True, hub=hub)
         try:
             yield started
         finally:

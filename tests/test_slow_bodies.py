@@ -28,7 +28,7 @@ from _rawhttp import (
     read_until_closed,
     send_quietly,
 )
-from _servers import HubStub, _start, token_for
+from _servers import HubStub, start_server, token_for
 
 COURSE = 'slow 101'
 INSTRUCTOR = 'kevin'
@@ -43,7 +43,7 @@ TRICKLE_INTERVAL = 0.5
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
     hub = HubStub(tmp_path_factory.mktemp('slow-hub'))
-    started = _start(
+    started = start_server(
         tmp_path_factory.mktemp('slow'),
         hub_mode=True,
         hub=hub,
