@@ -7,7 +7,9 @@ uses, by name (``from _servers import token_for``).
 
 ``_postgres`` starts a throw-away PostgreSQL server; ``_servers`` starts
 ngshare (and a Hub stand-in) as real processes and runs tests marked
-``both_databases`` on SQLite and on PostgreSQL; ``_replicas`` and
+``both_databases`` on SQLite and on PostgreSQL; ``_shared_server`` keeps
+one stand-alone ngshare per worker, emptied before each test that asks for
+it, for the tests where a fresh process is not the point; ``_replicas`` and
 ``_races`` start several replicas on one database; ``_jupyterhub`` starts
 a real JupyterHub. ``_exchange`` (the nbgrader exchange sites) is not
 listed: it imports nbformat, two seconds that every run would pay, so the
@@ -17,6 +19,7 @@ exchange test modules import its fixtures themselves.
 pytest_plugins = [
     '_postgres',
     '_servers',
+    '_shared_server',
     '_admin',
     '_replicas',
     '_races',

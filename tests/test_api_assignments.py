@@ -62,8 +62,8 @@ def assignment_names(server, course=COURSE, user='kevin'):
 # GET /assignments
 
 
-def test_assignments_listed_in_release_order(vngshare_server):
-    server = vngshare_server
+def test_assignments_listed_in_release_order(shared_server):
+    server = shared_server
     setup(server)
     assert assignment_names(server) == []
     for name in ['zeta', 'Alpha', 'mid 2', 'ä']:
@@ -73,8 +73,8 @@ def test_assignments_listed_in_release_order(vngshare_server):
     assert assignment_names(server, user=ADMIN) == ['zeta', 'Alpha', 'mid 2', 'ä']
 
 
-def test_assignments_are_per_course(vngshare_server):
-    server = vngshare_server
+def test_assignments_are_per_course(shared_server):
+    server = shared_server
     setup(server)
     setup(server, 'other', students=())
     release_assignment(server, 'a1', {'x': b'1'})
@@ -93,8 +93,8 @@ def test_assignments_are_per_course(vngshare_server):
 # GET /assignment
 
 
-def test_fetch_assignment(vngshare_server):
-    server = vngshare_server
+def test_fetch_assignment(shared_server):
+    server = shared_server
     files = {
         'Problem 1.ipynb': b'{"cells": []}',
         'data/input.csv': b'a,b\n1,2\n',
@@ -111,8 +111,8 @@ def test_fetch_assignment(vngshare_server):
         assert set(answer) == {'success', 'files'}
 
 
-def test_fetch_assignment_list_only(vngshare_server):
-    server = vngshare_server
+def test_fetch_assignment_list_only(shared_server):
+    server = shared_server
     files = {'b.txt': b'bee', 'a/c.txt': b'sea'}
     setup(server, release=files)
     answer = ok(
@@ -136,8 +136,8 @@ def test_fetch_assignment_list_only(vngshare_server):
     assert files_of(answer) == files
 
 
-def test_fetch_missing_assignment(vngshare_server):
-    server = vngshare_server
+def test_fetch_missing_assignment(shared_server):
+    server = shared_server
     setup(server, release={'a': b'a'})
     err(
         server.get(('assignment', COURSE, 'nope'), user='kevin'),
@@ -156,8 +156,8 @@ def test_fetch_missing_assignment(vngshare_server):
     )
 
 
-def test_unrelated_user_cannot_fetch(vngshare_server):
-    server = vngshare_server
+def test_unrelated_user_cannot_fetch(shared_server):
+    server = shared_server
     setup(server, release={'a': b'a'})
     err(
         server.get(('assignment', COURSE, ASSIGNMENT), user='stranger'),
@@ -170,8 +170,8 @@ def test_unrelated_user_cannot_fetch(vngshare_server):
 # POST /assignment
 
 
-def test_release_duplicate_conflicts(vngshare_server):
-    server = vngshare_server
+def test_release_duplicate_conflicts(shared_server):
+    server = shared_server
     setup(server, release={'a.txt': b'first'})
     err(
         server.post(
@@ -187,8 +187,8 @@ def test_release_duplicate_conflicts(vngshare_server):
     assert assignment_names(server) == [ASSIGNMENT]
 
 
-def test_release_empty_tree(vngshare_server):
-    server = vngshare_server
+def test_release_empty_tree(shared_server):
+    server = shared_server
     setup(server)
     ok(server.post(('assignment', COURSE, 'empty'), user='kevin', data={'files': '[]'}))
     assert (
@@ -197,8 +197,8 @@ def test_release_empty_tree(vngshare_server):
     assert assignment_names(server) == ['empty']
 
 
-def test_student_cannot_release(vngshare_server):
-    server = vngshare_server
+def test_student_cannot_release(shared_server):
+    server = shared_server
     setup(server)
     err(
         server.post(
@@ -261,8 +261,8 @@ GOOD = {'path': 'good.txt', 'content': b64(b'good')}
         'absolute',
     ],
 )
-def test_release_bad_files(vngshare_server, data, message):
-    server = vngshare_server
+def test_release_bad_files(shared_server, data, message):
+    server = shared_server
     setup(server)
     before = snapshot(server.storage)
     err(
@@ -278,8 +278,8 @@ def test_release_bad_files(vngshare_server, data, message):
 
 
 @pytest.mark.parametrize('bad', ['content', 'path', 'checksum'])
-def test_release_nothing_half_written(vngshare_server, bad):
-    server = vngshare_server
+def test_release_nothing_half_written(shared_server, bad):
+    server = shared_server
     setup(server)
     entries = [
         {'path': f'good{i}.bin', 'content': b64(os.urandom(1000))} for i in range(3)
@@ -318,8 +318,8 @@ def test_release_nothing_half_written(vngshare_server, bad):
     }
 
 
-def test_release_missing_course(vngshare_server):
-    server = vngshare_server
+def test_release_missing_course(shared_server):
+    server = shared_server
     setup(server)
     err(
         server.post(
@@ -333,8 +333,8 @@ def test_release_missing_course(vngshare_server):
 # DELETE /assignment
 
 
-def test_delete_assignment(vngshare_server):
-    server = vngshare_server
+def test_delete_assignment(shared_server):
+    server = shared_server
     setup(server, release={'a.txt': b'a'})
     release_assignment(server, 'other', {'o.txt': b'o'})
     ok(server.delete(('assignment', COURSE, ASSIGNMENT), user='kevin'))
@@ -359,8 +359,8 @@ def test_delete_assignment(vngshare_server):
     }
 
 
-def test_delete_assignment_removes_submissions_and_feedback(vngshare_server):
-    server = vngshare_server
+def test_delete_assignment_removes_submissions_and_feedback(shared_server):
+    server = shared_server
     setup(server, release={'a.txt': b'task v1'})
     stamp = ok(
         server.post(
@@ -457,8 +457,8 @@ def test_delete_assignment_without_retention_removes_its_files(
     assert feedback not in stored
 
 
-def test_delete_assignment_keeps_shared_content(vngshare_server):
-    server = vngshare_server
+def test_delete_assignment_keeps_shared_content(shared_server):
+    server = shared_server
     setup(server)
     shared = os.urandom(2048)
     release_assignment(server, 'a1', {'x.bin': shared})
@@ -468,8 +468,8 @@ def test_delete_assignment_keeps_shared_content(vngshare_server):
     assert files_of(answer) == {'y.bin': shared, 'z.txt': b'z'}
 
 
-def test_student_cannot_delete_assignment(vngshare_server):
-    server = vngshare_server
+def test_student_cannot_delete_assignment(shared_server):
+    server = shared_server
     setup(server, release={'a': b'a'})
     err(
         server.delete(('assignment', COURSE, ASSIGNMENT), user='lawrence'),
@@ -479,8 +479,8 @@ def test_student_cannot_delete_assignment(vngshare_server):
     assert assignment_names(server) == [ASSIGNMENT]
 
 
-def test_delete_missing(vngshare_server):
-    server = vngshare_server
+def test_delete_missing(shared_server):
+    server = shared_server
     setup(server)
     err(
         server.delete(('assignment', COURSE, 'nope'), user='kevin'),
@@ -494,9 +494,9 @@ def test_delete_missing(vngshare_server):
     )
 
 
-def test_assignments_missing_course(vngshare_server):
+def test_assignments_missing_course(shared_server):
     err(
-        vngshare_server.get(('assignments', 'nope'), user=ADMIN),
+        shared_server.get(('assignments', 'nope'), user=ADMIN),
         404,
         'Course not found',
     )

@@ -38,8 +38,8 @@ def courses_of(server, user):
 # GET /courses
 
 
-def test_courses_visible_by_role_and_sorted(vngshare_server):
-    server = vngshare_server
+def test_courses_visible_by_role_and_sorted(shared_server):
+    server = shared_server
     # Created out of order, so that a server answering in insertion order fails.
     create_course(server, 'zeta', ['kevin'])
     create_course(server, 'alpha', ['eric'])
@@ -55,13 +55,13 @@ def test_courses_visible_by_role_and_sorted(vngshare_server):
     assert courses_of(server, 'stranger') == []
 
 
-def test_courses_empty_server(vngshare_server):
-    assert courses_of(vngshare_server, ADMIN) == []
-    assert courses_of(vngshare_server, 'kevin') == []
+def test_courses_empty_server(shared_server):
+    assert courses_of(shared_server, ADMIN) == []
+    assert courses_of(shared_server, 'kevin') == []
 
 
-def test_removed_student_no_longer_sees_course(vngshare_server):
-    server = vngshare_server
+def test_removed_student_no_longer_sees_course(shared_server):
+    server = shared_server
     create_course(server, 'c1', ['kevin'])
     add_student(server, 'c1', 'lawrence', by='kevin')
     assert courses_of(server, 'lawrence') == ['c1']
@@ -72,8 +72,8 @@ def test_removed_student_no_longer_sees_course(vngshare_server):
 # POST /course/<course_id>
 
 
-def test_create_course_without_instructors(vngshare_server):
-    server = vngshare_server
+def test_create_course_without_instructors(shared_server):
+    server = shared_server
     ok(server.post(('course', 'NBG 101'), user=ADMIN))
     assert courses_of(server, ADMIN) == ['NBG 101']
     assert ok(server.get(('instructors', 'NBG 101'), user=ADMIN))['instructors'] == []
@@ -81,8 +81,8 @@ def test_create_course_without_instructors(vngshare_server):
     assert ok(server.get(('assignments', 'NBG 101'), user=ADMIN))['assignments'] == []
 
 
-def test_create_course_with_instructors(vngshare_server):
-    server = vngshare_server
+def test_create_course_with_instructors(shared_server):
+    server = shared_server
     create_course(server, 'NBG 101', ['kevin', 'eric'])
     instructors = ok(server.get(('instructors', 'NBG 101'), user=ADMIN))['instructors']
     assert sorted(i['username'] for i in instructors) == ['eric', 'kevin']
@@ -103,15 +103,15 @@ def test_create_course_with_instructors(vngshare_server):
     assert ok(server.get(('students', 'NBG 101'), user='eric'))['students'] == []
 
 
-def test_create_course_with_empty_instructor_list(vngshare_server):
-    server = vngshare_server
+def test_create_course_with_empty_instructor_list(shared_server):
+    server = shared_server
     create_course(server, 'c1', [])
     assert courses_of(server, ADMIN) == ['c1']
     assert ok(server.get(('instructors', 'c1'), user=ADMIN))['instructors'] == []
 
 
-def test_create_existing_course_conflicts(vngshare_server):
-    server = vngshare_server
+def test_create_existing_course_conflicts(shared_server):
+    server = shared_server
     create_course(server, 'c1', ['kevin'])
     err(server.post(('course', 'c1'), user=ADMIN), 409, 'Course already exists')
     err(
@@ -132,8 +132,8 @@ def test_create_existing_course_conflicts(vngshare_server):
     ['not json', '["kevin"', '', '"kevin"', '{"kevin": 1}', '42', 'null', 'true'],
     ids=['garbage', 'truncated', 'empty', 'string', 'object', 'number', 'null', 'bool'],
 )
-def test_create_course_bad_instructors(vngshare_server, instructors):
-    server = vngshare_server
+def test_create_course_bad_instructors(shared_server, instructors):
+    server = shared_server
     err(
         server.post(('course', 'c1'), user=ADMIN, data={'instructors': instructors}),
         400,
@@ -143,8 +143,8 @@ def test_create_course_bad_instructors(vngshare_server, instructors):
 
 
 @pytest.mark.parametrize('user', ['kevin', 'lawrence', 'stranger'])
-def test_create_course_needs_admin(vngshare_server, user):
-    server = vngshare_server
+def test_create_course_needs_admin(shared_server, user):
+    server = shared_server
     create_course(server, 'c1', ['kevin'])
     add_student(server, 'c1', 'lawrence', by='kevin')
     err(
@@ -161,8 +161,8 @@ def test_create_course_needs_admin(vngshare_server, user):
 # DELETE /course/<course_id>
 
 
-def test_delete_course(vngshare_server):
-    server = vngshare_server
+def test_delete_course(shared_server):
+    server = shared_server
     create_course(server, 'c1', ['kevin'])
     create_course(server, 'c2', ['kevin'])
     add_student(server, 'c1', 'lawrence', by='kevin')
@@ -185,8 +185,8 @@ def test_delete_course(vngshare_server):
     err(server.delete(('course', 'c1'), user=ADMIN), 404, 'Course not found')
 
 
-def test_recreated_course_starts_empty(vngshare_server):
-    server = vngshare_server
+def test_recreated_course_starts_empty(shared_server):
+    server = shared_server
     create_course(server, 'c1', ['kevin'])
     add_student(server, 'c1', 'lawrence', by='kevin')
     ok(
@@ -216,22 +216,22 @@ def test_recreated_course_starts_empty(vngshare_server):
     assert files_of(answer) == {'b.txt': b'new'}
 
 
-def test_delete_missing_course(vngshare_server):
-    err(vngshare_server.delete(('course', 'nope'), user=ADMIN), 404, 'Course not found')
+def test_delete_missing_course(shared_server):
+    err(shared_server.delete(('course', 'nope'), user=ADMIN), 404, 'Course not found')
 
 
-def test_delete_missing_course_as_non_admin_is_not_found(vngshare_server):
+def test_delete_missing_course_as_non_admin_is_not_found(shared_server):
     # behaviour.md: "course exists (404)" is checked before the permission.
     err(
-        vngshare_server.delete(('course', 'nope'), user='kevin'),
+        shared_server.delete(('course', 'nope'), user='kevin'),
         404,
         'Course not found',
     )
 
 
 @pytest.mark.parametrize('user', ['kevin', 'lawrence', 'stranger'])
-def test_delete_course_needs_admin(vngshare_server, user):
-    server = vngshare_server
+def test_delete_course_needs_admin(shared_server, user):
+    server = shared_server
     create_course(server, 'c1', ['kevin'])
     add_student(server, 'c1', 'lawrence', by='kevin')
     err(server.delete(('course', 'c1'), user=user), 403, 'Permission denied')
@@ -249,8 +249,8 @@ def test_delete_course_needs_admin(vngshare_server, user):
     'name',
     ['NBG 101', '100%', '100%25', 'a+b', 'x/y', 'zoë', '课程 1', 'a?b#c&d=e'],
 )
-def test_course_names_round_trip(vngshare_server, name):
-    server = vngshare_server
+def test_course_names_round_trip(shared_server, name):
+    server = shared_server
     create_course(server, name, ['zoë'])
     assert courses_of(server, ADMIN) == [name]
     assert courses_of(server, 'zoë') == [name]
@@ -271,8 +271,8 @@ def test_course_names_round_trip(vngshare_server, name):
     assert courses_of(server, ADMIN) == []
 
 
-def test_similar_names_are_distinct_courses(vngshare_server):
-    server = vngshare_server
+def test_similar_names_are_distinct_courses(shared_server):
+    server = shared_server
     # '+' is a plus, not a space; '%20' sent raw is a name, not a space.
     for name in ['a b', 'a+b', 'a%20b', 'A b', 'x/y', 'x']:
         create_course(server, name, [])

@@ -77,8 +77,8 @@ def fetch(server, student, stamp, *, user=None, **params):
 # GET before any feedback
 
 
-def test_no_feedback_yet(vngshare_server):
-    server = vngshare_server
+def test_no_feedback_yet(shared_server):
+    server = shared_server
     stamps = setup(server)
     for user in ('lawrence', 'kevin', ADMIN):
         answer = ok(fetch(server, 'lawrence', stamps['lawrence'], user=user))
@@ -88,8 +88,8 @@ def test_no_feedback_yet(vngshare_server):
 # POST then GET
 
 
-def test_feedback_round_trip(vngshare_server):
-    server = vngshare_server
+def test_feedback_round_trip(shared_server):
+    server = shared_server
     stamps = setup(server)
     files = {'feedback/task.html': b'<p>Well done</p>', 'grade.txt': b'10/10'}
     ok(give(server, 'lawrence', stamps['lawrence'], files))
@@ -102,8 +102,8 @@ def test_feedback_round_trip(vngshare_server):
     assert ok(fetch(server, 'eric', stamps['eric']))['files'] == []
 
 
-def test_feedback_timestamp_without_utc_suffix(vngshare_server):
-    server = vngshare_server
+def test_feedback_timestamp_without_utc_suffix(shared_server):
+    server = shared_server
     stamps = setup(server)
     bare = stamps['lawrence'][: -len(' UTC')]
     ok(give(server, 'lawrence', bare, {'fb.txt': b'ok'}))
@@ -114,8 +114,8 @@ def test_feedback_timestamp_without_utc_suffix(vngshare_server):
     assert files_of(answer) == {'fb.txt': b'ok'}
 
 
-def test_feedback_list_only(vngshare_server):
-    server = vngshare_server
+def test_feedback_list_only(shared_server):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'lawrence', stamps['lawrence'], {'a.html': b'A', 'b/c.txt': b'C'}))
     answer = ok(fetch(server, 'lawrence', stamps['lawrence'], list_only='true'))
@@ -126,8 +126,8 @@ def test_feedback_list_only(vngshare_server):
     ]
 
 
-def test_feedback_replaces_old_feedback(vngshare_server):
-    server = vngshare_server
+def test_feedback_replaces_old_feedback(shared_server):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'lawrence', stamps['lawrence'], {'old.html': b'old', 'x': b'1'}))
     ok(give(server, 'lawrence', stamps['lawrence'], {'new.html': b'new', 'x': b'2'}))
@@ -168,8 +168,8 @@ def stored_contents(server):
     return found
 
 
-def test_feedback_is_per_submission(vngshare_server):
-    server = vngshare_server
+def test_feedback_is_per_submission(shared_server):
+    server = shared_server
     stamps = setup(server)
     first = stamps['lawrence']
     second = submit(server, 'lawrence', {'task.ipynb': b'again'})
@@ -185,8 +185,8 @@ def test_feedback_is_per_submission(vngshare_server):
 # Permissions
 
 
-def test_other_student_cannot_read_feedback(vngshare_server):
-    server = vngshare_server
+def test_other_student_cannot_read_feedback(shared_server):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'lawrence', stamps['lawrence'], {'fb.txt': b'private'}))
     err(
@@ -201,8 +201,8 @@ def test_other_student_cannot_read_feedback(vngshare_server):
     )
 
 
-def test_students_cannot_give_feedback(vngshare_server):
-    server = vngshare_server
+def test_students_cannot_give_feedback(shared_server):
+    server = shared_server
     stamps = setup(server)
     err(
         give(server, 'lawrence', stamps['lawrence'], {'fb': b'self'}, user='lawrence'),
@@ -217,15 +217,15 @@ def test_students_cannot_give_feedback(vngshare_server):
     assert ok(fetch(server, 'lawrence', stamps['lawrence']))['files'] == []
 
 
-def test_admin_may_give_feedback(vngshare_server):
-    server = vngshare_server
+def test_admin_may_give_feedback(shared_server):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'eric', stamps['eric'], {'fb': b'from root'}, user=ADMIN))
     assert files_of(ok(fetch(server, 'eric', stamps['eric']))) == {'fb': b'from root'}
 
 
-def test_removed_student_loses_feedback_access(vngshare_server):
-    server = vngshare_server
+def test_removed_student_loses_feedback_access(shared_server):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'lawrence', stamps['lawrence'], {'fb': b'x'}))
     ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
@@ -238,8 +238,8 @@ def test_removed_student_loses_feedback_access(vngshare_server):
 # POST errors
 
 
-def test_post_feedback_missing_timestamp(vngshare_server):
-    server = vngshare_server
+def test_post_feedback_missing_timestamp(shared_server):
+    server = shared_server
     stamps = setup(server)
     err(
         server.post(
@@ -256,15 +256,15 @@ def test_post_feedback_missing_timestamp(vngshare_server):
 @pytest.mark.parametrize(
     'stamp', ['tomorrow', '2020-01-30', '2020-02-30 10:30:47.5 UTC', '10:30:47']
 )
-def test_post_feedback_bad_timestamp(vngshare_server, stamp):
-    server = vngshare_server
+def test_post_feedback_bad_timestamp(shared_server, stamp):
+    server = shared_server
     stamps = setup(server)
     err(give(server, 'lawrence', stamp, {'fb': b'x'}), 400, 'Time format incorrect')
     assert ok(fetch(server, 'lawrence', stamps['lawrence']))['files'] == []
 
 
-def test_post_feedback_missing_files(vngshare_server):
-    server = vngshare_server
+def test_post_feedback_missing_files(shared_server):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'lawrence', stamps['lawrence'], {'fb': b'kept'}))
     err(
@@ -301,8 +301,8 @@ def test_post_feedback_missing_files(vngshare_server):
         ('[{"path": "ok", "content": "YQ==", "checksum": "0"}]', 'Checksum mismatch'),
     ],
 )
-def test_post_feedback_bad_files_keeps_old(vngshare_server, files, message):
-    server = vngshare_server
+def test_post_feedback_bad_files_keeps_old(shared_server, files, message):
+    server = shared_server
     stamps = setup(server)
     ok(give(server, 'lawrence', stamps['lawrence'], {'fb': b'kept'}))
     err(
@@ -319,8 +319,8 @@ def test_post_feedback_bad_files_keeps_old(vngshare_server, files, message):
     }
 
 
-def test_post_feedback_submission_not_found(vngshare_server):
-    server = vngshare_server
+def test_post_feedback_submission_not_found(shared_server):
+    server = shared_server
     stamps = setup(server)
     for stamp in (
         '2020-01-30 10:30:47.524219 UTC',
@@ -331,8 +331,8 @@ def test_post_feedback_submission_not_found(vngshare_server):
     assert ok(fetch(server, 'eric', stamps['eric']))['files'] == []
 
 
-def test_post_feedback_not_found_objects(vngshare_server):
-    server = vngshare_server
+def test_post_feedback_not_found_objects(shared_server):
+    server = shared_server
     stamps = setup(server)
     stamp = stamps['lawrence']
     err(
@@ -367,8 +367,8 @@ def test_post_feedback_not_found_objects(vngshare_server):
 # GET errors
 
 
-def test_get_feedback_errors(vngshare_server):
-    server = vngshare_server
+def test_get_feedback_errors(shared_server):
+    server = shared_server
     stamps = setup(server)
     stamp = stamps['lawrence']
     err(

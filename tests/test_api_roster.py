@@ -114,8 +114,8 @@ OTHER = {'instructor': 'student', 'student': 'instructor'}
 # Instructors
 
 
-def test_add_instructor_and_get(vngshare_server):
-    server = vngshare_server
+def test_add_instructor_and_get(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
     expected = {'username': 'eric', **person('eric')}
@@ -128,8 +128,8 @@ def test_add_instructor_and_get(vngshare_server):
     assert ok(server.get('courses', user='eric'))['courses'] == [COURSE]
 
 
-def test_instructor_fields_null_when_unset(vngshare_server):
-    server = vngshare_server
+def test_instructor_fields_null_when_unset(shared_server):
+    server = shared_server
     setup(server, students=())
     answer = ok(server.get(('instructor', COURSE, 'kevin'), user='kevin'))
     assert without_success(answer) == {
@@ -143,8 +143,8 @@ def test_instructor_fields_null_when_unset(vngshare_server):
     ]
 
 
-def test_update_instructor(vngshare_server):
-    server = vngshare_server
+def test_update_instructor(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'kevin'), user=ADMIN, data=person('kevin')))
     new = person('kevin', first_name='Kev', last_name='In', email='k@new.example')
@@ -154,8 +154,8 @@ def test_update_instructor(vngshare_server):
     assert instructors_of(server) == [{'username': 'kevin', **new}]
 
 
-def test_empty_strings_are_values(vngshare_server):
-    server = vngshare_server
+def test_empty_strings_are_values(shared_server):
+    server = shared_server
     setup(server, students=())
     fields = {'first_name': '', 'last_name': '', 'email': ''}
     ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=fields))
@@ -163,8 +163,8 @@ def test_empty_strings_are_values(vngshare_server):
     assert without_success(answer) == {'username': 'eric', **fields}
 
 
-def test_instructor_updates_own_entry(vngshare_server):
-    server = vngshare_server
+def test_instructor_updates_own_entry(shared_server):
+    server = shared_server
     setup(server, students=())
     new = person('kevin', first_name='Kévin', email='kevin@uni.example')
     ok(server.post(('instructor', COURSE, 'kevin'), user='kevin', data=new))
@@ -172,8 +172,8 @@ def test_instructor_updates_own_entry(vngshare_server):
     assert without_success(answer) == {'username': 'kevin', **new}
 
 
-def test_instructor_cannot_update_another_instructor(vngshare_server):
-    server = vngshare_server
+def test_instructor_cannot_update_another_instructor(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
     err(
@@ -187,8 +187,8 @@ def test_instructor_cannot_update_another_instructor(vngshare_server):
     assert without_success(answer) == {'username': 'eric', **person('eric')}
 
 
-def test_instructor_cannot_add_instructor(vngshare_server):
-    server = vngshare_server
+def test_instructor_cannot_add_instructor(shared_server):
+    server = shared_server
     setup(server, students=())
     err(
         server.post(('instructor', COURSE, 'newbie'), user='kevin', data=person('n')),
@@ -205,8 +205,8 @@ def test_instructor_cannot_add_instructor(vngshare_server):
         (('last_name', 'email'), 'Please supply last name'),
     ],
 )
-def test_add_instructor_missing_fields_order(vngshare_server, missing, message):
-    server = vngshare_server
+def test_add_instructor_missing_fields_order(shared_server, missing, message):
+    server = shared_server
     setup(server, students=())
     fields = {k: v for k, v in person('eric').items() if k not in missing}
     err(
@@ -216,8 +216,8 @@ def test_add_instructor_missing_fields_order(vngshare_server, missing, message):
     )
 
 
-def test_update_instructor_missing_field_keeps_old_values(vngshare_server):
-    server = vngshare_server
+def test_update_instructor_missing_field_keeps_old_values(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'kevin'), user=ADMIN, data=person('kevin')))
     err(
@@ -233,8 +233,8 @@ def test_update_instructor_missing_field_keeps_old_values(vngshare_server):
     assert without_success(answer) == {'username': 'kevin', **person('kevin')}
 
 
-def test_student_promoted_to_instructor(vngshare_server):
-    server = vngshare_server
+def test_student_promoted_to_instructor(shared_server):
+    server = shared_server
     setup(server)
     ok(
         server.post(
@@ -258,8 +258,8 @@ def test_student_promoted_to_instructor(vngshare_server):
     assert [s['username'] for s in listed] == ['eric']
 
 
-def test_student_may_read_instructors(vngshare_server):
-    server = vngshare_server
+def test_student_may_read_instructors(shared_server):
+    server = shared_server
     setup(server)
     ok(server.post(('instructor', COURSE, 'kevin'), user='kevin', data=person('kevin')))
     answer = ok(server.get(('instructor', COURSE, 'kevin'), user='lawrence'))
@@ -268,8 +268,8 @@ def test_student_may_read_instructors(vngshare_server):
     assert listed == [{'username': 'kevin', **person('kevin')}]
 
 
-def test_delete_instructor(vngshare_server):
-    server = vngshare_server
+def test_delete_instructor(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
     ok(server.delete(('instructor', COURSE, 'eric'), user=ADMIN))
@@ -289,8 +289,8 @@ def test_delete_instructor(vngshare_server):
     assert ok(server.get('courses', user='eric'))['courses'] == []
 
 
-def test_delete_instructor_keeps_submissions(vngshare_server):
-    server = vngshare_server
+def test_delete_instructor_keeps_submissions(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
     ok(
@@ -312,8 +312,8 @@ def test_delete_instructor_keeps_submissions(vngshare_server):
     assert listed == [{'student_id': 'eric', 'timestamp': stamp}]
 
 
-def test_instructor_cannot_delete_instructor(vngshare_server):
-    server = vngshare_server
+def test_instructor_cannot_delete_instructor(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('instructor', COURSE, 'eric'), user=ADMIN, data=person('eric')))
     err(
@@ -332,8 +332,8 @@ def test_instructor_cannot_delete_instructor(vngshare_server):
 # Students
 
 
-def test_add_student_and_get(vngshare_server):
-    server = vngshare_server
+def test_add_student_and_get(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(
         server.post(
@@ -355,15 +355,15 @@ def test_add_student_and_get(vngshare_server):
     assert ok(server.get('courses', user='lawrence'))['courses'] == [COURSE]
 
 
-def test_admin_may_add_student(vngshare_server):
-    server = vngshare_server
+def test_admin_may_add_student(shared_server):
+    server = shared_server
     setup(server, students=())
     ok(server.post(('student', COURSE, 'eric'), user=ADMIN, data=person('eric')))
     assert student_names(server) == ['eric']
 
 
-def test_update_student(vngshare_server):
-    server = vngshare_server
+def test_update_student(shared_server):
+    server = shared_server
     setup(server)
     new = person('lawrence', first_name='Larry', last_name='Law', email='l@new.example')
     ok(server.post(('student', COURSE, 'lawrence'), user='kevin', data=new))
@@ -374,8 +374,8 @@ def test_update_student(vngshare_server):
     assert {'username': 'lawrence', **new} in students_of(server)
 
 
-def test_add_instructor_as_student_conflicts(vngshare_server):
-    server = vngshare_server
+def test_add_instructor_as_student_conflicts(shared_server):
+    server = shared_server
     setup(server, students=())
     err(
         server.post(('student', COURSE, 'kevin'), user='kevin', data=person('kevin')),
@@ -393,8 +393,8 @@ def test_add_instructor_as_student_conflicts(vngshare_server):
     assert ok(server.get(('students', COURSE), user='kevin'))['students'] == []
 
 
-def test_student_cannot_read_other_student(vngshare_server):
-    server = vngshare_server
+def test_student_cannot_read_other_student(shared_server):
+    server = shared_server
     setup(server)
     err(
         server.get(('student', COURSE, 'eric'), user='lawrence'),
@@ -404,8 +404,8 @@ def test_student_cannot_read_other_student(vngshare_server):
     err(server.get(('students', COURSE), user='lawrence'), 403, 'Permission denied')
 
 
-def test_delete_student(vngshare_server):
-    server = vngshare_server
+def test_delete_student(shared_server):
+    server = shared_server
     setup(server)
     ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
     assert student_names(server) == ['eric']
@@ -429,8 +429,8 @@ def test_delete_student(vngshare_server):
     assert ok(server.get('courses', user='lawrence'))['courses'] == []
 
 
-def test_student_cannot_manage_students(vngshare_server):
-    server = vngshare_server
+def test_student_cannot_manage_students(shared_server):
+    server = shared_server
     setup(server)
     err(
         server.post(
@@ -456,8 +456,8 @@ def test_student_cannot_manage_students(vngshare_server):
     assert student_names(server) == ['lawrence', 'eric']
 
 
-def test_readding_removed_student(vngshare_server):
-    server = vngshare_server
+def test_readding_removed_student(shared_server):
+    server = shared_server
     setup(server)
     ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
     ok(
@@ -477,9 +477,9 @@ def test_readding_removed_student(vngshare_server):
 
 @pytest.mark.parametrize('missing', ['first_name', 'last_name', 'email'])
 @pytest.mark.parametrize('side', list(ROLES))
-def test_add_missing_field(vngshare_server, side, missing):
+def test_add_missing_field(shared_server, side, missing):
     role = ROLES[side]
-    server = vngshare_server
+    server = shared_server
     setup(server, students=())
     fields = person(role.newcomer)
     del fields[missing]
@@ -502,9 +502,9 @@ def test_add_missing_field(vngshare_server, side, missing):
         ('student', 'kevin'),  # an instructor is not a student
     ],
 )
-def test_get_not_found(vngshare_server, side, who):
+def test_get_not_found(shared_server, side, who):
     role = ROLES[side]
-    server = vngshare_server
+    server = shared_server
     setup(server)
     err(
         server.get((role.endpoint, COURSE, who), user=role.manager), 404, role.not_found
@@ -514,11 +514,11 @@ def test_get_not_found(vngshare_server, side, who):
 @pytest.mark.parametrize(
     ('side', 'who'), [('instructor', 'lawrence'), ('student', 'kevin')]
 )
-def test_delete_from_the_other_side_is_not_found(vngshare_server, side, who):
+def test_delete_from_the_other_side_is_not_found(shared_server, side, who):
     """DELETE /instructor of a student, DELETE /student of an instructor:
     404, and the other side keeps its member."""
     role, other = ROLES[side], ROLES[OTHER[side]]
-    server = vngshare_server
+    server = shared_server
     setup(server)
     err(server.delete((role.endpoint, COURSE, who), user=ADMIN), 404, role.not_found)
     assert other.names(server) == other.after_setup
@@ -531,8 +531,8 @@ def entry(name, **overrides):
     return {'username': name, **person(name, **overrides)}
 
 
-def test_add_students_bulk(vngshare_server):
-    server = vngshare_server
+def test_add_students_bulk(shared_server):
+    server = shared_server
     setup(server, students=('eric',))
     ok(server.post(('instructor', COURSE, 'abby'), user=ADMIN, data=person('abby')))
     payload = [
@@ -574,8 +574,8 @@ def test_add_students_bulk(vngshare_server):
 @pytest.mark.parametrize(
     'data', [{'students': '[]'}, None], ids=['empty-list', 'missing']
 )
-def test_add_students_none_given(vngshare_server, data):
-    server = vngshare_server
+def test_add_students_none_given(shared_server, data):
+    server = shared_server
     setup(server)
     # As documented and as 0.6.0 answered: nobody to add is a 400.
     err(
@@ -587,8 +587,8 @@ def test_add_students_none_given(vngshare_server, data):
 
 
 @pytest.mark.parametrize('students', ['not json', '[{"username": "x"', ''])
-def test_add_students_not_json(vngshare_server, students):
-    server = vngshare_server
+def test_add_students_not_json(shared_server, students):
+    server = shared_server
     setup(server, students=())
     err(
         server.post(('students', COURSE), user='kevin', data={'students': students}),
@@ -623,8 +623,8 @@ def test_add_students_not_json(vngshare_server, students):
         'string-first',
     ],
 )
-def test_add_students_incorrect_format(vngshare_server, students):
-    server = vngshare_server
+def test_add_students_incorrect_format(shared_server, students):
+    server = shared_server
     setup(server, students=())
     err(
         server.post(
@@ -638,8 +638,8 @@ def test_add_students_incorrect_format(vngshare_server, students):
     err(server.get(('student', COURSE, 'good'), user='kevin'), 404, 'Student not found')
 
 
-def test_list_students_order_and_fields(vngshare_server):
-    server = vngshare_server
+def test_list_students_order_and_fields(shared_server):
+    server = shared_server
     setup(server, students=('zoë', 'adam', 'lawrence'))
     ok(
         server.post(
@@ -671,8 +671,8 @@ def test_list_students_order_and_fields(vngshare_server):
         ('GET', ('students', 'nope'), None),
     ],
 )
-def test_roster_course_not_found(vngshare_server, method, path, data):
-    server = vngshare_server
+def test_roster_course_not_found(shared_server, method, path, data):
+    server = shared_server
     setup(server)
     err(server.request(method, path, user=ADMIN, data=data), 404, 'Course not found')
     # Checked before the permission, too.

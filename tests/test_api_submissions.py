@@ -84,8 +84,8 @@ def collect(server, student, *, user='kevin', **params):
 # POST /submission
 
 
-def test_submit_timestamp_is_now_in_utc(vngshare_server):
-    server = vngshare_server
+def test_submit_timestamp_is_now_in_utc(shared_server):
+    server = shared_server
     setup(server)
     before = now()
     stamp = submit(server, 'lawrence', {'a.ipynb': b'answer'})
@@ -93,8 +93,8 @@ def test_submit_timestamp_is_now_in_utc(vngshare_server):
     assert before - SLACK <= parse(stamp) <= after + SLACK
 
 
-def test_submit_and_collect(vngshare_server):
-    server = vngshare_server
+def test_submit_and_collect(shared_server):
+    server = shared_server
     setup(server)
     files = {'task.ipynb': b'{"answer": 42}', 'extra/notes.txt': b'notes'}
     stamp = submit(server, 'lawrence', files)
@@ -105,8 +105,8 @@ def test_submit_and_collect(vngshare_server):
     assert set(answer) == {'success', 'timestamp', 'files'}
 
 
-def test_instructor_may_submit(vngshare_server):
-    server = vngshare_server
+def test_instructor_may_submit(shared_server):
+    server = shared_server
     setup(server)
     stamp = submit(server, 'kevin', {'a': b'test run'})
     assert listed(server) == [{'student_id': 'kevin', 'timestamp': stamp}]
@@ -120,9 +120,9 @@ def test_instructor_may_submit(vngshare_server):
     [('stranger', False), ('lawrence', True)],
     ids=['unrelated-user', 'removed-student'],
 )
-def test_cannot_submit(vngshare_server, user, removed):
+def test_cannot_submit(shared_server, user, removed):
     """A user outside the course, and a student removed from it."""
-    server = vngshare_server
+    server = shared_server
     setup(server)
     if removed:
         ok(server.delete(('student', COURSE, user), user='kevin'))
@@ -151,8 +151,8 @@ def test_cannot_submit(vngshare_server, user, removed):
         ({'files': '[{"path": "../a", "content": "YQ=="}]'}, 'Illegal path'),
     ],
 )
-def test_submit_bad_files(vngshare_server, data, message):
-    server = vngshare_server
+def test_submit_bad_files(shared_server, data, message):
+    server = shared_server
     setup(server)
     err(
         server.post(('submission', COURSE, ASSIGNMENT), user='lawrence', data=data),
@@ -172,9 +172,9 @@ def test_submit_bad_files(vngshare_server, data, message):
     ids=['assignment', 'course'],
 )
 def test_submit_missing_assignment_or_course(
-    vngshare_server, course, assignment, message
+    shared_server, course, assignment, message
 ):
-    server = vngshare_server
+    server = shared_server
     setup(server)
     err(
         server.post(
@@ -188,8 +188,8 @@ def test_submit_missing_assignment_or_course(
     assert listed(server) == []
 
 
-def test_two_quick_submissions_are_distinct(vngshare_server):
-    server = vngshare_server
+def test_two_quick_submissions_are_distinct(shared_server):
+    server = shared_server
     setup(server)
     first = submit(server, 'lawrence', {'a.txt': b'first'})
     second = submit(server, 'lawrence', {'a.txt': b'second', 'b.txt': b'more'})
@@ -206,8 +206,8 @@ def test_two_quick_submissions_are_distinct(vngshare_server):
     ]
 
 
-def test_many_rapid_submissions_keep_distinct_timestamps(vngshare_server):
-    server = vngshare_server
+def test_many_rapid_submissions_keep_distinct_timestamps(shared_server):
+    server = shared_server
     setup(server)
     stamps = [submit(server, 'lawrence', {'n': str(i).encode()}) for i in range(10)]
     assert len(set(stamps)) == 10
@@ -221,8 +221,8 @@ def test_many_rapid_submissions_keep_distinct_timestamps(vngshare_server):
 # GET /submissions
 
 
-def test_list_all_submissions(vngshare_server):
-    server = vngshare_server
+def test_list_all_submissions(shared_server):
+    server = shared_server
     setup(server)
     assert listed(server) == []
     s1 = submit(server, 'lawrence', {'a': b'1'})
@@ -237,8 +237,8 @@ def test_list_all_submissions(vngshare_server):
     assert listed(server, user=ADMIN) == expected
 
 
-def test_list_all_submissions_is_per_assignment(vngshare_server):
-    server = vngshare_server
+def test_list_all_submissions_is_per_assignment(shared_server):
+    server = shared_server
     setup(server)
     ok(
         server.post(
@@ -255,8 +255,8 @@ def test_list_all_submissions_is_per_assignment(vngshare_server):
 # GET /submissions/<student>
 
 
-def test_list_student_submissions(vngshare_server):
-    server = vngshare_server
+def test_list_student_submissions(shared_server):
+    server = shared_server
     setup(server)
     s1 = submit(server, 'lawrence', {'a': b'1'})
     submit(server, 'eric', {'a': b'2'})
@@ -279,15 +279,15 @@ def test_list_student_submissions(vngshare_server):
     )
 
 
-def test_list_student_without_submissions(vngshare_server):
-    server = vngshare_server
+def test_list_student_without_submissions(shared_server):
+    server = shared_server
     setup(server)
     assert listed(server, 'eric', user='eric') == []
     assert listed(server, 'eric', user='kevin') == []
 
 
-def test_removed_student_submissions_stay_visible_to_instructors(vngshare_server):
-    server = vngshare_server
+def test_removed_student_submissions_stay_visible_to_instructors(shared_server):
+    server = shared_server
     setup(server)
     stamp = submit(server, 'lawrence', {'a': b'kept'})
     ok(server.delete(('student', COURSE, 'lawrence'), user='kevin'))
@@ -305,8 +305,8 @@ def test_removed_student_submissions_stay_visible_to_instructors(vngshare_server
     )
 
 
-def test_removed_student_without_submission_is_not_found(vngshare_server):
-    server = vngshare_server
+def test_removed_student_without_submission_is_not_found(shared_server):
+    server = shared_server
     setup(server)
     ok(server.delete(('student', COURSE, 'eric'), user='kevin'))
     err(
@@ -324,8 +324,8 @@ def test_removed_student_without_submission_is_not_found(vngshare_server):
 # GET /submission
 
 
-def test_collect_latest_and_by_timestamp(vngshare_server):
-    server = vngshare_server
+def test_collect_latest_and_by_timestamp(shared_server):
+    server = shared_server
     setup(server)
     first = submit(server, 'lawrence', {'a.txt': b'v1'})
     second = submit(server, 'lawrence', {'a.txt': b'v2'})
@@ -344,8 +344,8 @@ def test_collect_latest_and_by_timestamp(vngshare_server):
         assert files_of(bare) == {'a.txt': content}
 
 
-def test_collect_list_only(vngshare_server):
-    server = vngshare_server
+def test_collect_list_only(shared_server):
+    server = shared_server
     setup(server)
     stamp = submit(server, 'lawrence', {'a.txt': b'v1', 'b/c.txt': b'c'})
     answer = collect(server, 'lawrence', list_only='true')
@@ -358,8 +358,8 @@ def test_collect_list_only(vngshare_server):
     assert [set(f) for f in answer['files']] == [{'path', 'checksum'}] * 2
 
 
-def test_collect_submission_not_found(vngshare_server):
-    server = vngshare_server
+def test_collect_submission_not_found(shared_server):
+    server = shared_server
     setup(server)
     # Enrolled, but never submitted.
     err(
@@ -409,8 +409,8 @@ def test_collect_submission_not_found(vngshare_server):
         '30/01/2020 10:30:47',
     ],
 )
-def test_collect_time_format_incorrect(vngshare_server, stamp):
-    server = vngshare_server
+def test_collect_time_format_incorrect(shared_server, stamp):
+    server = shared_server
     setup(server)
     submit(server, 'lawrence', {'a': b'a'})
     err(
@@ -448,10 +448,10 @@ def test_collect_time_format_incorrect(vngshare_server, stamp):
         'collect-course',
     ],
 )
-def test_read_not_found(vngshare_server, path, message):
+def test_read_not_found(shared_server, path, message):
     """GET /submissions and /submission name what is missing: the course,
     the assignment or the student."""
-    server = vngshare_server
+    server = shared_server
     setup(server)
     err(server.get(path, user='kevin'), 404, message)
 
@@ -466,8 +466,8 @@ def test_read_not_found(vngshare_server, path, message):
     ],
     ids=['student-lists-all', 'student-collects-own', 'student-collects-other'],
 )
-def test_students_cannot_list_all_or_collect(vngshare_server, user, path):
-    server = vngshare_server
+def test_students_cannot_list_all_or_collect(shared_server, user, path):
+    server = shared_server
     setup(server)
     submit(server, 'lawrence', {'a': b'a'})
     err(server.get(path, user=user), 403, 'Permission denied')
