@@ -9,7 +9,8 @@ uses, by name (``from _servers import token_for``).
 ngshare (and a Hub stand-in) as real processes and runs tests marked
 ``both_databases`` on SQLite and on PostgreSQL; ``_shared_server`` keeps
 one stand-alone ngshare per worker, emptied before each test that asks for
-it, for the tests where a fresh process is not the point; ``_replicas`` and
+it, for the tests where a fresh process is not the point; ``_operations``
+calls the operations on a temporary SQLite file, without HTTP; ``_replicas`` and
 ``_races`` start several replicas on one database; ``_jupyterhub`` starts
 a real JupyterHub. ``_exchange`` (the nbgrader exchange sites) is not
 listed: it imports nbformat, two seconds that every run would pay, so the
@@ -20,6 +21,7 @@ pytest_plugins = [
     '_postgres',
     '_servers',
     '_shared_server',
+    '_operations',
     '_admin',
     '_replicas',
     '_races',
