@@ -8,12 +8,14 @@
 #   docker push REGISTRY/ngshare:$TAG
 #   helm install ... --set image.repository=REGISTRY/ngshare --set image.tag=$TAG
 #
-# ngshare is installed from this checkout (with psycopg 3 for PostgreSQL),
-# never from the package index, whose "ngshare" is the old 0.6.0.
+# ngshare is installed from this checkout (with psycopg 3 for PostgreSQL
+# and boto3 for S3-compatible object storage), never from the package
+# index, whose "ngshare" is the old 0.6.0.
 # It runs "python -m ngshare" as user 1000 (group 1000), listens on port
 # 8080, and keeps the SQLite database and uploaded files under /srv/ngshare
 # (ngshare's defaults: sqlite:////srv/ngshare/ngshare.db and
-# /srv/ngshare/files/), where the chart mounts its volume.
+# /srv/ngshare/files/), where the chart mounts its volume; with a bucket
+# (--storage s3://BUCKET/PREFIX) and PostgreSQL it writes nothing locally.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -30,7 +32,7 @@ RUN groupadd --system --gid 1000 ngshare \
 # Only what building the package needs (see also .dockerignore).
 COPY pyproject.toml README.md /usr/src/ngshare/
 COPY ngshare /usr/src/ngshare/ngshare
-RUN python -m pip install "/usr/src/ngshare[postgres]" \
+RUN python -m pip install "/usr/src/ngshare[postgres,s3]" \
     && rm -rf /usr/src/ngshare
 
 WORKDIR /srv/ngshare

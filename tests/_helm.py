@@ -199,9 +199,11 @@ def expand(text: str, env: dict[str, str]) -> str:
     )
 
 
-def started_config(release, other_secrets=None) -> cli.Config:
-    """The ngshare Config the rendered container would start with: its
-    args and env (secrets resolved) through ngshare's own command line."""
+def pod_command(release, other_secrets=None) -> tuple[list[str], dict[str, str]]:
+    """What the rendered container runs: the arguments of ``python -m
+    ngshare`` (the image's ENTRYPOINT) and its environment, with the values
+    of the chart's Secret and of ``other_secrets`` ({name: {key: value}})
+    put in place as Kubernetes does."""
     container = release.container
     secrets = {release.get('Secret')['metadata']['name']: release.secret_data()}
     secrets.update(other_secrets or {})
@@ -214,4 +216,11 @@ def started_config(release, other_secrets=None) -> cli.Config:
             env[name] = secrets[ref['name']][ref['key']]
     assert 'command' not in container  # the image's ENTRYPOINT: python -m ngshare
     args = [expand(arg, env) for arg in container.get('args', [])]
+    return args, env
+
+
+def started_config(release, other_secrets=None) -> cli.Config:
+    """The ngshare Config the rendered container would start with: its
+    args and env (secrets resolved) through ngshare's own command line."""
+    args, env = pod_command(release, other_secrets)
     return cli.config_from(cli.build_parser().parse_args(args), env)

@@ -1,9 +1,11 @@
-"""What the Helm chart test modules share: the three ci/ releases and the
+"""What the Helm chart test modules share: the ci/ releases and the
 fields they read.
 
-``ci_releases()`` renders the values files under ``helmchart/ngshare/ci/``;
+``ci_releases()`` renders the values files under ``helmchart/ngshare/ci/``
+(SQLite defaults; PostgreSQL with two replicas on a volume; every value
+customised; two replicas on PostgreSQL and a bucket);
 a module that reads them declares its own module-scoped ``releases``
-fixture around it (three renders per module, each a fraction of a second,
+fixture around it (four renders per module, each a fraction of a second,
 and no fixture imported by name for linters to take for unused); the helpers
 read a container's environment and the Deployment's pod spec the same way
 in every module, so that a field's path is written once.
@@ -27,7 +29,7 @@ __all__ = [
     'secret_ref',
 ]
 
-CI_NAMES = ['default', 'postgresql', 'custom']
+CI_NAMES = ['default', 'postgresql', 'custom', 's3']
 SCHEMA = json.loads((CHART / 'values.schema.json').read_text())
 DEFAULTS = yaml.safe_load((CHART / 'values.yaml').read_text())
 POSTGRES_URL = (
@@ -37,11 +39,12 @@ POSTGRES_URL = (
 
 
 def ci_releases() -> dict:
-    """The three ci/ values files, rendered (a module's ``releases``)."""
+    """The ci/ values files, rendered (a module's ``releases``)."""
     return {
         'default': render('default'),
         'postgresql': render('postgresql'),
         'custom': render('custom', name='grading', namespace='courses'),
+        's3': render('s3'),
     }
 
 

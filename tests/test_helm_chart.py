@@ -47,7 +47,7 @@ SQLITE_REPLICAS_MESSAGE = (
 
 @pytest.fixture(scope='module')
 def releases():
-    """The three ci/ values files, rendered once for the module."""
+    """The ci/ values files, rendered once for the module."""
     return ci_releases()
 
 

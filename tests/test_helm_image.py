@@ -34,7 +34,7 @@ from ngshare.version import __version__
 
 @pytest.fixture(scope='module')
 def releases():
-    """The three ci/ values files, rendered once for the module."""
+    """The ci/ values files, rendered once for the module."""
     return ci_releases()
 
 
@@ -61,7 +61,8 @@ def test_dockerfile_builds_the_service_as_a_non_root_user():
 
     runs = [arg for k, arg in instructions if k == 'RUN']
     install = next(arg for arg in runs if 'pip install' in arg)
-    assert re.search(r'pip install "[^"]*\[postgres\]"', install)
+    # PostgreSQL (psycopg 3) and object storage (boto3): the chart's modes.
+    assert re.search(r'pip install "/usr/src/ngshare\[postgres,s3\]"', install)
     assert 'useradd --system --uid 1000 --gid 1000' in ' '.join(runs)
     assert 'install -d -o 1000 -g 1000' in ' '.join(runs)
     assert '/srv/ngshare' in ' '.join(runs)
@@ -201,3 +202,6 @@ def test_image_context_builds_an_installable_package(tmp_path):
     assert any(n.startswith('ngshare/templates/') for n in names)
     metadata = zipfile.ZipFile(wheel).read(f'ngshare-{__version__}.dist-info/METADATA')
     assert b'Provides-Extra: postgres' in metadata
+    # The extra the Dockerfile installs for object storage brings boto3.
+    assert b'Provides-Extra: s3' in metadata
+    assert re.search(rb'Requires-Dist: boto3[^\n]*; extra == "s3"', metadata)

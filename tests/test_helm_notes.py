@@ -50,7 +50,7 @@ def with_memory(limit, **ngshare) -> dict:
 
 @pytest.fixture(scope='module')
 def releases():
-    """The three ci/ values files, rendered once for the module."""
+    """The ci/ values files, rendered once for the module."""
     return ci_releases()
 
 
@@ -278,7 +278,7 @@ def test_the_memory_rule_covers_the_tested_upload_budget():
 
 
 def test_every_shipped_example_follows_the_memory_rule():
-    for name in ('default', 'postgresql', 'custom'):
+    for name in ('default', 'postgresql', 'custom', 's3'):
         assert memory_warning(render(name)) is None, name
     # The "more complete" config.yaml of docs/kubernetes.md.
     docs = (ROOT / 'docs' / 'kubernetes.md').read_text()

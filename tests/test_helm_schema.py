@@ -40,7 +40,7 @@ KUBE_VERSIONS = ['1.25', kubernetes_validate.latest_version()]
 
 @pytest.fixture(scope='module')
 def releases():
-    """The three ci/ values files, rendered once for the module."""
+    """The ci/ values files, rendered once for the module."""
     return ci_releases()
 
 
@@ -109,6 +109,15 @@ BAD_VALUES = [
     ({'ngshare': {'args': [['--debug']]}}, 'string'),
     ({'ngshare': {'auth_cache_seconds': -1}}, 'minimum'),
     ({'ngshare': {'auth_cache_seconds': '60'}}, None),
+    # object storage and the service account
+    ({'storage': {'s3': {'bucketName': 'files'}}}, "'bucketName'"),
+    ({'storage': {'bucket': 'files'}}, "'bucket'"),
+    ({'storage': {'s3': {'pathStyle': 'true'}}}, 'boolean'),
+    ({'storage': {'s3': {'accessKeyIdKey': ''}}}, 'pattern'),
+    ({'storage': {'s3': {'existingSecret': 'S3 Keys'}}}, 'pattern'),
+    ({'serviceAccount': {'create': 'yes'}}, 'boolean'),
+    ({'serviceAccount': {'name': 'Grader_SA'}}, 'pattern'),
+    ({'serviceAccount': {'annotations': {'eks.amazonaws.com/role-arn': 1}}}, None),
 ]
 
 
@@ -134,6 +143,21 @@ def all_releases(releases):
     yield (
         'existing-secret',
         render('postgresql', values={'database': {'url': '', 'existingSecret': 'pg'}}),
+    )
+    yield (
+        'bucket-on-sqlite',
+        render(
+            'default',
+            values={
+                'storage': {'s3': {'bucket': 'files'}},
+                'serviceAccount': {
+                    'create': True,
+                    'annotations': {
+                        'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/n'
+                    },
+                },
+            },
+        ),
     )
 
 
@@ -161,7 +185,7 @@ def test_yaml_files_lint_clean():
         ROOT / 'helmchart' / '.yamllint',
         *sorted(CI_VALUES.glob('*.yaml')),
     ]
-    assert len(paths) == 6
+    assert len(paths) == 7
     for path in paths:
         assert yaml_problems(path.read_text()) == [], path
 
@@ -195,12 +219,13 @@ def test_docs_describe_every_value():
 
     def paths(schema, prefix=''):
         """Top-level values, and the values of each group (image, ngshare,
-        deployment, database, pvc); the maps within are described whole."""
+        deployment, database, storage.s3, serviceAccount, pvc); the maps
+        within are described whole."""
         for key, sub in schema.get('properties', {}).items():
             if key == 'global':
                 continue
-            if not prefix and 'properties' in sub:
-                yield from paths(sub, f'{key}.')
+            if prefix in ('', 'storage.') and 'properties' in sub:
+                yield from paths(sub, f'{prefix}{key}.')
             else:
                 yield prefix + key
 

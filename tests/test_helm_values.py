@@ -38,7 +38,7 @@ from ngshare import config as ngshare_defaults
 
 @pytest.fixture(scope='module')
 def releases():
-    """The three ci/ values files, rendered once for the module."""
+    """The ci/ values files, rendered once for the module."""
     return ci_releases()
 
 

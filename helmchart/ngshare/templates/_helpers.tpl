@@ -74,6 +74,40 @@ another one. Returns "true" or "".
 {{- end }}
 {{- end }}
 
+{{/*
+Object storage: "true" when storage.s3.bucket names a bucket, and the
+--storage value then, s3://BUCKET/PREFIX (s3://BUCKET without a prefix).
+*/}}
+{{- define "ngshare.s3" -}}
+{{- if .Values.storage.s3.bucket }}true{{ end }}
+{{- end }}
+
+{{- define "ngshare.storageURL" -}}
+{{- $s3 := .Values.storage.s3 }}
+{{- if $s3.prefix }}{{ printf "s3://%s/%s" $s3.bucket $s3.prefix }}
+{{- else }}{{ printf "s3://%s" $s3.bucket }}
+{{- end }}
+{{- end }}
+
+{{/*
+"true" when the pods mount a volume at /srv/ngshare: it holds the files
+(no bucket), or the SQLite database, or pvc.existingClaim is named (kept
+mounted beside a bucket, e.g. to copy its files there). With a bucket and
+PostgreSQL there is none: nothing is written to the pod's disk.
+*/}}
+{{- define "ngshare.volume" -}}
+{{- if or (not (include "ngshare.s3" .)) (include "ngshare.sqlite" .) .Values.pvc.existingClaim }}true{{ end }}
+{{- end }}
+
+{{/* The ServiceAccount the pods run as, "" for the namespace's default. */}}
+{{- define "ngshare.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- .Values.serviceAccount.name | default (include "ngshare.fullname" .) }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
 {{- define "ngshare.accessModes" -}}
 {{- if .Values.pvc.accessModes }}
 {{- toJson .Values.pvc.accessModes }}
@@ -93,6 +127,7 @@ every pod can mount the volume at once (ReadWriteMany).
 {{- if .Values.deployment.strategy.type }}
 {{- .Values.deployment.strategy.type }}
 {{- else if include "ngshare.sqlite" . }}Recreate
+{{- else if not (include "ngshare.volume" .) }}RollingUpdate
 {{- else if has "ReadWriteMany" (include "ngshare.accessModes" . | fromJsonArray) }}RollingUpdate
 {{- else }}Recreate
 {{- end }}
@@ -132,6 +167,61 @@ Configurations that cannot work stop the install with one clear message.
 {{- if eq (include "ngshare.strategyType" .) "RollingUpdate" }}
 {{- fail "ngshare: deployment.strategy.type RollingUpdate needs a PostgreSQL database: on SQLite the old and the new pod would share the database file. Use Recreate." }}
 {{- end }}
+{{- end }}
+{{- include "ngshare.validateStorage" . }}
+{{- end }}
+
+{{/*
+Where the files go: a bucket with usable values, or a volume every replica
+can mount. One message per mistake, naming the value to set.
+*/}}
+{{- define "ngshare.validateStorage" -}}
+{{- $s3 := .Values.storage.s3 }}
+{{- $replicas := int .Values.deployment.replicaCount }}
+{{- if include "ngshare.s3" . }}
+{{- $bucket := toString $s3.bucket }}
+{{- if regexMatch `[:/]` $bucket }}
+{{- fail (printf "ngshare: storage.s3.bucket is %q, but it takes the bucket's name only (e.g. my-bucket): put the key prefix in storage.s3.prefix and another store's URL in storage.s3.endpointUrl." $bucket) }}
+{{- end }}
+{{- if not (regexMatch `^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$` $bucket) }}
+{{- fail (printf "ngshare: storage.s3.bucket %q is not a bucket name: set it to the name of an existing bucket, 3 to 63 lowercase letters, digits, dots, hyphens or underscores, beginning and ending with a letter or digit." $bucket) }}
+{{- end }}
+{{- $prefix := toString $s3.prefix }}
+{{- if or (hasPrefix "/" $prefix) (hasSuffix "/" $prefix) }}
+{{- fail (printf "ngshare: storage.s3.prefix %q must not begin or end with a slash: write it as %q (the keys are PREFIX/sha256/...; empty: the top of the bucket)." $prefix (trimAll "/" $prefix)) }}
+{{- end }}
+{{- if not (regexMatch `^([A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)?$` $prefix) }}
+{{- fail (printf "ngshare: storage.s3.prefix %q is not a usable key prefix: set it to names of letters, digits, '.', '_' or '-' (not beginning with '.') separated by single slashes, e.g. ngshare or courses/ngshare." $prefix) }}
+{{- end }}
+{{- with $s3.endpointUrl }}
+{{- if not (regexMatch `^https?://[^/\s?#]+(/[^\s?#]*)?$` (toString .)) }}
+{{- fail (printf "ngshare: storage.s3.endpointUrl %q is not an http:// or https:// URL: set it to the store's S3 endpoint, e.g. https://storage.googleapis.com or http://seaweedfs-s3.storage.svc.cluster.local:8333 (empty: AWS S3)." (toString .)) }}
+{{- end }}
+{{- end }}
+{{- with $s3.region }}
+{{- if not (regexMatch `^[A-Za-z0-9_-]+$` (toString .)) }}
+{{- fail (printf "ngshare: storage.s3.region %q is not a region name: set it to the bucket's region, e.g. eu-central-1 (or leave it empty)." (toString .)) }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- range $key := list "endpointUrl" "region" "existingSecret" "pathStyle" }}
+{{- if get $s3 $key }}
+{{- fail (printf "ngshare: storage.s3.%s is set, but storage.s3.bucket is empty: set storage.s3.bucket to the name of the bucket to keep the files there, or remove the storage.s3 values to keep them on the volume." $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (gt $replicas 1) (include "ngshare.volume" .) }}
+{{- $modes := include "ngshare.accessModes" . | fromJsonArray }}
+{{- if not (has "ReadWriteMany" $modes) }}
+{{- if include "ngshare.s3" . }}
+{{- fail (printf "ngshare: deployment.replicaCount is %d, but every replica would mount pvc.existingClaim, and pvc.accessModes %s has no ReadWriteMany. With a bucket on PostgreSQL no volume is needed: remove pvc.existingClaim once the files are copied, or run one replica until then." $replicas (toJson $modes)) }}
+{{- else }}
+{{- fail (printf "ngshare: deployment.replicaCount is %d, but the files are on a volume and pvc.accessModes %s has no ReadWriteMany: every replica mounts the same files. Keep the files in object storage instead (storage.s3.bucket: then no volume at all), or set pvc.accessModes to [ReadWriteMany] with a storage class that provides it (pvc.storageClassName), or run one replica." $replicas (toJson $modes)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (not .Values.serviceAccount.create) .Values.serviceAccount.annotations }}
+{{- fail "ngshare: serviceAccount.annotations are set, but serviceAccount.create is false, so no account would carry them: set serviceAccount.create to true (or annotate your own account and name it in serviceAccount.name)." }}
 {{- end }}
 {{- end }}
 
