@@ -1,10 +1,12 @@
-"""``ngshare-admin``: maintenance of an ngshare database and storage folder.
+"""``ngshare-admin``: maintenance of an ngshare database and its storage.
 
 Subcommands (each takes the service's ``--database`` and ``--storage`` flags,
-with the same defaults):
+with the same defaults; ``--storage`` is a folder or ``s3://BUCKET/PREFIX``,
+reached with the service's ``--s3-endpoint-url`` / ``--s3-path-style`` and
+boto3's own ``AWS_*`` configuration):
 
 ``gc``
-    Report the orphaned files of the storage folder: files no ``files`` row
+    Report the orphaned files of the store: files no ``files`` row
     refers to, older than ``--grace-seconds`` (default one hour). With
     ``--delete`` remove them. Files the service released within that time
     are left to the service (reported apart). Safe while the service runs
@@ -24,12 +26,17 @@ with the same defaults):
     ``nbgrader release_assignment --force``), or purge the expired ones now
     (their files are released: the service removes them after its
     ``--released-blob-grace``).
+``storage copy --from PATH_OR_URL --to PATH_OR_URL``
+    Copy every blob the database refers to from one store to the other,
+    checked and resumable: moving a deployment between a folder and a bucket
+    (see :mod:`ngshare.storage_move`).
 
-Output meant for scripts (the orphaned or removed files, the bad blobs) goes
-to standard output, one per line; summaries go to standard error. Exit
-status: 0 success; 1 ``verify`` found bad blobs or ``gc --delete`` could not
-remove a file; 2 the command could not run (one ``ngshare-admin: error:``
-line; argparse's usage errors too).
+Output meant for scripts (the orphaned or removed files, the bad blobs, the
+blobs a copy could not take) goes to standard output, one per line;
+summaries go to standard error. Exit status: 0 success; 1 ``verify`` found
+bad blobs, ``gc --delete`` could not remove a file, or ``storage copy``
+found blobs missing or corrupt in the source; 2 the command could not run
+(one ``ngshare-admin: error:`` line; argparse's usage errors too).
 
 The flags are in :mod:`ngshare.admin_flags`; the database is opened by the
 service's own path (:mod:`ngshare.database.opening`), and maintenance runs
@@ -41,84 +48,36 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import config as defaults
 from . import gc
 from .actor import Actor
+from .admin_copy import run_storage
 from .admin_flags import build_parser
-from .blobs import open_store
+from .admin_open import (
+    EXIT_ERROR,
+    EXIT_PROBLEMS,
+    AdminError,
+    note,
+    open_database,
+    open_storage,
+)
 from .blobs.store import BlobStore
-from .database import migrate, opening
+from .database import migrate
 from .database.engine import make_session_factories
-from .database.revisions import SchemaStatus
 from .housekeeping import purge_deleted
 from .operations import deleted
 from .operations.context import Context
-
-EXIT_PROBLEMS = 1
-EXIT_ERROR = 2
-
-
-class AdminError(Exception):
-    """The command cannot run; reported as one line."""
-
-
-# --------------------------------------------------------------------------
-# opening the deployment
-
-
-def open_database(
-    url: str,
-    *,
-    need_current: bool,
-    read_only: bool = False,
-    upgrade_storage: str | None = None,
-) -> tuple[Engine, SchemaStatus]:
-    """The engine of ``url`` and its schema status, opened as the service
-    opens it (:mod:`ngshare.database.opening`), except that a missing
-    SQLite file is refused rather than created. ``need_current`` refuses an
-    outdated schema; a ``read_only`` engine is a plain one: the service's
-    engine would, for one, switch a SQLite file to WAL journaling."""
-    try:
-        return opening.open_database(
-            url,
-            missing_file=opening.MUST_EXIST,
-            pool_size=1,
-            plain=read_only,
-            upgrade_storage=upgrade_storage,
-            outdated=_upgrade_first if need_current else None,
-        )
-    except opening.DatabaseOpenError as error:
-        raise AdminError(str(error)) from None
-
-
-def _upgrade_first(status: SchemaStatus) -> str:
-    return (
-        f'the database is at revision {status.describe_current()}, this '
-        f'ngshare needs {status.head}: upgrade it first (start ngshare, or '
-        'run `ngshare-admin upgrade`)'
-    )
-
-
-def open_storage(path: str) -> BlobStore:
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise AdminError(f'storage folder {path!r} is not a folder')
-    if not os.path.isdir(path):
-        raise AdminError(f'storage folder {path!r} does not exist')
-    return open_store(path)
-
 
 # --------------------------------------------------------------------------
 # the commands
 
 
 def run_gc(args: argparse.Namespace) -> int:
-    store = open_storage(args.storage)
+    store = open_storage(args, writes=args.delete)
     engine, _status = open_database(args.database, need_current=True)
     try:
         result = gc.collect_garbage(
@@ -143,7 +102,7 @@ def run_gc(args: argparse.Namespace) -> int:
             note(f'cannot remove {stored.key}: {reason}')
     else:
         note(
-            f'{orphaned} orphaned in {args.storage}'
+            f'{orphaned} orphaned in {store.location}'
             + (' (dry run: run with --delete to remove)' if inventory.orphans else '')
         )
     note(f'{inventory.referenced} referenced files in use')
@@ -161,7 +120,7 @@ def run_gc(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    store = open_storage(args.storage)
+    store = open_storage(args)
     engine, status = open_database(args.database, need_current=False, read_only=True)
     if status.current is None:
         engine.dispose()
@@ -180,7 +139,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    open_storage(args.storage)  # some migrations read the stored files
+    # Some migrations read the stored files; a 0.x database is never
+    # upgraded onto a bucket (ngshare.database.opening says what to do).
+    open_storage(args)
     engine, status = open_database(
         args.database, need_current=False, upgrade_storage=args.storage
     )
@@ -198,7 +159,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_deleted(args: argparse.Namespace) -> int:
-    store = open_storage(args.storage)
+    # Only the purge removes blobs; a restore reads that its blobs are there.
+    store = open_storage(args, writes=args.action == 'purge')
     engine, _status = open_database(args.database, need_current=True)
     reader, writer = make_session_factories(engine)
     try:
@@ -262,12 +224,9 @@ COMMANDS = {
     'verify': run_verify,
     'upgrade': run_upgrade,
     'deleted': run_deleted,
+    'storage': run_storage,
 }
 ADMIN_ACTOR = Actor(name='ngshare-admin')
-
-
-def note(message: str) -> None:
-    print(f'ngshare-admin: {message}', file=sys.stderr)
 
 
 def _files(files: list[gc.StoredFile]) -> str:

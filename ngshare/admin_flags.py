@@ -4,7 +4,10 @@ Apart from :mod:`ngshare.admin` (what the commands do) as :mod:`ngshare.flags`
 is apart from :mod:`ngshare.cli`: every flag, default and help text here is
 documented in docs/cli.md (tests/test_docs.py compares them). Each
 subcommand takes the service's ``--database`` and ``--storage`` flags, with
-the same defaults.
+the same defaults, and its object-storage flags
+(:func:`ngshare.flags.add_s3_flags`), so that a bucket is reached exactly
+as the service reaches it; ``storage copy`` names two stores instead
+(``--from``, ``--to``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import argparse
 
 from . import config as defaults
 from . import gc
+from .flags import add_s3_flags
+from .storage_move import DEFAULT_JOBS
 from .version import __version__
 
 __all__ = ['build_parser']
@@ -21,22 +26,26 @@ __all__ = ['build_parser']
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='ngshare-admin',
-        description='Maintenance of an ngshare database and storage folder.',
+        description='Maintenance of an ngshare database and its storage (a '
+        'folder or a bucket).',
     )
     parser.add_argument('--version', action='version', version=__version__)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
         '--database',
         metavar='PATH_TO_DATABASE',
         default=defaults.DEFAULT_DATABASE,
         help=f'SQLAlchemy database URL (default: {defaults.DEFAULT_DATABASE})',
     )
+    common = argparse.ArgumentParser(add_help=False, parents=[database])
     common.add_argument(
         '--storage',
         metavar='PATH_TO_STORAGE',
         default=defaults.DEFAULT_STORAGE,
-        help=f'folder of the stored files (default: {defaults.DEFAULT_STORAGE})',
+        help='folder of the stored files, or s3://BUCKET/PREFIX (default: '
+        f'{defaults.DEFAULT_STORAGE})',
     )
+    add_s3_flags(common)
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
     collect = commands.add_parser(
@@ -110,7 +119,65 @@ def build_parser() -> argparse.ArgumentParser:
         help='purge items deleted longer ago than this (default: '
         f'{defaults.DEFAULT_DELETED_RETENTION_DAYS})',
     )
+    _add_storage_commands(commands, database)
     return parser
+
+
+def _add_storage_commands(commands, database: argparse.ArgumentParser) -> None:
+    storage = commands.add_parser(
+        'storage',
+        help='copy the stored files to another store (a folder or a bucket)',
+        description='Move a deployment between a storage folder and a bucket.',
+    )
+    actions = storage.add_subparsers(dest='action', metavar='ACTION')
+    actions.required = True
+    copy = actions.add_parser(
+        'copy',
+        parents=[database],
+        help='copy every stored file the database refers to, checking each',
+        description='Copy every blob the database refers to from one store to '
+        'the other, checking each against its name or its rows; blobs already '
+        'at the destination and intact are skipped, so a new run resumes an '
+        'interrupted one. Exit 1 if a blob is missing or corrupt in the source.',
+    )
+    copy.add_argument(
+        '--from',
+        dest='source',
+        metavar='PATH_OR_URL',
+        required=True,
+        help='the store the service uses now: a folder or s3://BUCKET/PREFIX',
+    )
+    copy.add_argument(
+        '--to',
+        dest='target',
+        metavar='PATH_OR_URL',
+        required=True,
+        help='the new store: a folder (created if needed) or s3://BUCKET/PREFIX',
+    )
+    copy.add_argument(
+        '--trust-existing',
+        action='store_true',
+        help='skip, unread, a blob already at the destination with the size its '
+        'rows record (for the pass during the stop, after a full one)',
+    )
+    copy.add_argument(
+        '--jobs',
+        metavar='N',
+        type=_positive_int,
+        default=DEFAULT_JOBS,
+        help=f'blobs copied at once (default: {DEFAULT_JOBS})',
+    )
+    add_s3_flags(copy)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'not a positive whole number: {text!r}')
+    return value
 
 
 def _non_negative(text: str) -> float:

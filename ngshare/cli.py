@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from sqlalchemy.exc import ArgumentError
 
 from . import config as defaults
+from .blobs import is_s3_location
 from .config import COOKIE_SECRET_NAME, Config
 from .database.urls import DatabaseURLError, check_database_url, sqlite_file
 from .flags import build_parser, names, parse_size, port_number
@@ -161,6 +162,8 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
     return Config(
         database_url=database,
         storage_path=storage,
+        s3_endpoint_url=args.s3_endpoint_url,
+        s3_path_style=args.s3_path_style,
         admins=names(args.admins),
         debug=args.debug or args.vngshare,
         upgrade_db=args.upgrade_db,
@@ -217,12 +220,19 @@ def bind_host(hostname: str | None) -> str:
 
 
 def default_cookie_secret_file(database_url: str, storage_path: str) -> str:
-    """Beside the SQLite file, or in the storage folder every replica shares."""
+    """Beside the SQLite file, or in the storage folder every replica shares.
+
+    With a bucket and a shared database there is no folder: '' (the secret
+    is then the object ``ngshare_cookie_secret`` in the bucket, see
+    :func:`ngshare.startup.load_cookie_secret`).
+    """
     try:
         path = sqlite_file(database_url)
     except ArgumentError:
         path = None
     if path is None:
+        if is_s3_location(storage_path):
+            return ''
         return os.path.join(storage_path, COOKIE_SECRET_NAME)
     return os.path.join(os.path.dirname(os.path.abspath(path)), COOKIE_SECRET_NAME)
 

@@ -57,7 +57,12 @@ class Config:
     """
 
     database_url: str = DEFAULT_DATABASE
+    # The raw --storage value: a folder, or s3://BUCKET/PREFIX.
     storage_path: str = DEFAULT_STORAGE
+    # Object storage only: the endpoint (None: boto3 reads $AWS_ENDPOINT_URL
+    # or uses AWS) and path-style addressing.
+    s3_endpoint_url: str | None = None
+    s3_path_style: bool = False
     admins: frozenset[str] = frozenset()
     debug: bool = False
     upgrade_db: bool = True

@@ -11,7 +11,14 @@ import argparse
 from . import config as defaults
 from .version import __version__
 
-__all__ = ['build_parser', 'names', 'parse_size', 'port_number', 'positive_seconds']
+__all__ = [
+    'add_s3_flags',
+    'build_parser',
+    'names',
+    'parse_size',
+    'port_number',
+    'positive_seconds',
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     regular.add_argument(
         '--storage',
         metavar='PATH_TO_STORAGE',
-        help='folder for uploaded files (default: '
+        help='where uploaded files are kept: a folder, or s3://BUCKET/PREFIX '
+        'for S3-compatible object storage (default: '
         f'{defaults.DEFAULT_STORAGE}; with --vngshare {defaults.VNGSHARE_STORAGE})',
     )
     regular.add_argument(
@@ -199,8 +207,40 @@ def build_parser() -> argparse.ArgumentParser:
         help='peers whose X-Forwarded-For / X-Real-Ip headers name the client '
         'in the logs (default: ' + ','.join(defaults.DEFAULT_TRUSTED_PROXIES) + ')',
     )
+    add_s3_flags(parser)
     parser.add_argument('--version', action='version', version=__version__)
     return parser
+
+
+def add_s3_flags(parser: argparse.ArgumentParser) -> None:
+    """The object-storage flags, shared by ``python -m ngshare`` and
+    ``ngshare-admin`` so that both reach a bucket the same way.
+
+    Only what an admin cannot say through boto3's own configuration: the
+    credentials, the region and (without the flag) the endpoint come from
+    boto3's chain (``AWS_*`` variables, shared config files, a pod's IAM
+    role or web identity), which ngshare never reads itself.
+    """
+    group = parser.add_argument_group(
+        'object storage (with --storage s3://BUCKET/PREFIX)'
+    )
+    group.add_argument(
+        '--s3-endpoint-url',
+        metavar='URL',
+        dest='s3_endpoint_url',
+        default=None,
+        help='URL of an S3-compatible store other than AWS, e.g. '
+        'https://storage.googleapis.com or http://seaweedfs:8333 '
+        '(default: $AWS_ENDPOINT_URL, else AWS S3)',
+    )
+    group.add_argument(
+        '--s3-path-style',
+        dest='s3_path_style',
+        action='store_true',
+        help='address the bucket in the path (http://host/BUCKET/KEY) rather '
+        'than in the host name, as in-cluster stores (SeaweedFS, Ceph, MinIO) '
+        'usually need',
+    )
 
 
 _SIZE_UNITS = {'': 1, 'K': 1024, 'M': 1024**2, 'G': 1024**3}

@@ -1,14 +1,17 @@
 """Storage garbage collection and verification, for ``ngshare-admin``.
 
-The storage folder holds one file per blob: ``sha256/ab/cd/<sha256>`` for
-files written by this version, flat UUID names for files written by ngshare
-0.6.0. The service removes a blob when the last row referring to it goes,
-but some files outlive their rows: 0.6.0 never removed the files of a
-deleted assignment, the 0.6.0 migration deletes rows that belong to nothing,
-and a crash can leave a blob or a temporary file behind. This module finds
-them (:func:`take_inventory`, pure: a folder and a set of keys in, a list
+The store (a folder, or a bucket under a prefix) holds one file (object) per
+blob: ``sha256/ab/cd/<sha256>`` for files written by this version, flat UUID
+names for files written by ngshare 0.6.0. The service removes a blob when
+the last row referring to it goes, but some files outlive their rows: 0.6.0
+never removed the files of a deleted assignment, the 0.6.0 migration
+deletes rows that belong to nothing, and a crash can leave a blob or a
+temporary file (a start-up probe) behind. This module finds them
+(:func:`take_inventory`: a store's listing and a set of keys in, a list
 out), removes them safely (:func:`delete_orphans`), and checks that every
-row's blob is intact (:func:`verify_blobs`).
+row's blob is intact (:func:`verify_blobs`). It goes through the
+:class:`~ngshare.blobs.store.BlobStore` interface only, so a folder and a
+bucket are treated alike.
 
 Removal is safe against a running service on the same database and folder:
 
@@ -30,8 +33,10 @@ Removal is safe against a running service on the same database and folder:
 
 Never touched: folders (empty shard folders are harmless, and removing one
 could race a request creating a blob in it), the login cookie secret
-``ngshare_cookie_secret`` and the SQLite database files when they live in the
-storage folder, and anything that is not a regular file or a symbolic link.
+``ngshare_cookie_secret`` (a file of the storage folder with PostgreSQL, an
+object under the bucket's prefix shared by every replica), the SQLite
+database files when they live in the storage folder, and in a folder
+anything that is not a regular file or a symbolic link.
 """
 
 from __future__ import annotations
@@ -60,11 +65,14 @@ DEFAULT_GRACE_SECONDS = 3600
 # the write lock meanwhile, so it is released every so often.
 DELETE_BATCH = 100
 HASH_CHUNK = 1024 * 1024
+# How far the modification times of one file may differ between a listing
+# and a stat (S3: ListObjects has milliseconds, HeadObject whole seconds).
+MTIME_SLACK = 1.0
 
 
 @dataclasses.dataclass
 class Inventory:
-    """What :func:`take_inventory` found in the storage folder."""
+    """What :func:`take_inventory` found in the store."""
 
     # Unreferenced and older than the grace period: garbage.
     orphans: list[StoredFile] = dataclasses.field(default_factory=list)
@@ -76,8 +84,9 @@ class Inventory:
     released: list[StoredFile] = dataclasses.field(default_factory=list)
     # Files some row refers to.
     referenced: int = 0
-    # Files ngshare keeps in the folder that are not blobs (cookie secret,
-    # SQLite database files): never reported, never removed.
+    # Files ngshare keeps in the store that are not blobs (cookie secret,
+    # SQLite database files in a storage folder): never reported, never
+    # removed.
     protected: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -121,7 +130,7 @@ class Verification:
 
 
 def take_inventory(
-    root: str | os.PathLike[str],
+    store: BlobStore | str | os.PathLike[str],
     referenced: Collection[str],
     *,
     now: float,
@@ -129,26 +138,28 @@ def take_inventory(
     protected_paths: Iterable[str | os.PathLike[str]] = (),
     released: Collection[str] = (),
 ) -> Inventory:
-    """Sort the files under ``root`` into referenced, protected, released,
-    recent and orphaned ones.
+    """Sort what ``store`` holds (a store, or a folder's path) into
+    referenced, protected, released, recent and orphaned files.
 
     ``referenced`` holds the keys rows refer to, ``released`` those released
-    less than the grace period ago; ``protected_paths`` are files never to
-    report (e.g. the SQLite database). A file is recent if modified less
-    than ``grace_seconds`` before ``now`` (or in the future).
-    Folders are walked, not followed through symbolic links, and never
-    reported themselves.
+    less than the grace period ago; ``protected_paths`` are local files never
+    to report (the SQLite database, which only a storage folder can hold).
+    A file is recent if modified less than ``grace_seconds`` before ``now``
+    (or in the future). The listing is the store's ``iter_files``: in a
+    folder, folders are walked, not followed through symbolic links, and
+    never reported themselves.
     """
-    root = os.fspath(root)
+    if not hasattr(store, 'iter_files'):
+        store = FolderStore(store)
+    root = store.root if isinstance(store, FolderStore) else None
     protected = {os.path.realpath(path) for path in protected_paths}
     inventory = Inventory()
-    for found in FolderStore(root).iter_files():
+    for found in store.iter_files():
         key = found.key
         if key in referenced:
             inventory.referenced += 1
-        elif (
-            key.rsplit('/', 1)[-1] == COOKIE_SECRET_NAME
-            or os.path.realpath(os.path.join(root, key)) in protected
+        elif key.rsplit('/', 1)[-1] == COOKIE_SECRET_NAME or (
+            root is not None and os.path.realpath(root / key) in protected
         ):
             inventory.protected.append(key)
         elif key in released:
@@ -255,7 +266,14 @@ def _still_garbage(
     current = store.stat(candidate.key)
     if current is None:
         return False
-    return current.mtime == candidate.mtime and current.mtime <= cutoff
+    # Still the file the scan saw: an object store's listing and its HEAD
+    # may round the modification time differently (milliseconds against
+    # seconds), hence the slack; a file stored again since is young anyway.
+    return (
+        current.size == candidate.size
+        and abs(current.mtime - candidate.mtime) < MTIME_SLACK
+        and current.mtime <= cutoff
+    )
 
 
 def collect_garbage(
@@ -276,7 +294,7 @@ def collect_garbage(
     with engine.connect() as connection:
         released = released_since(connection, now - grace_seconds)
     inventory = take_inventory(
-        store.root,
+        store,
         referenced,
         now=now,
         grace_seconds=grace_seconds,
@@ -356,7 +374,7 @@ def _digest(store: BlobStore, key: str | None) -> tuple[int, str, str] | str:
     except OSError as error:
         if error.errno == errno.EISDIR:
             return 'not a file'
-        return f'unreadable: {error.strerror}'
+        return f'unreadable: {error.strerror or error}'
     return length, md5.hexdigest(), sha256.hexdigest()
 
 

@@ -1,10 +1,12 @@
 """Start-up: from a :class:`~ngshare.config.Config` to a listening server.
 
 Everything that touches the disk, the database or the network before the
-first request is served happens here, in this order: the storage folder,
-the database (schema checked, then upgraded, by the path ``ngshare-admin``
-takes too: :mod:`ngshare.database.opening`), the login cookie secret, the
-sockets; then serving until SIGINT or SIGTERM. :mod:`ngshare.cli` has
+first request is served happens here, in this order: the blob store (a
+folder, or a bucket: reachable, existing, writable), the database (schema
+checked, then upgraded, by the path ``ngshare-admin`` takes too:
+:mod:`ngshare.database.opening`), the login cookie secret (a file, or an
+object in the bucket that every replica shares), the sockets; then serving
+until SIGINT or SIGTERM. :mod:`ngshare.cli` has
 checked the flags and the environment before, so that a process started
 the wrong way touches nothing. Every failure is a :class:`StartupError`,
 which ``main`` prints as one ``ngshare: error:`` line, with no traceback.
@@ -28,8 +30,8 @@ from tornado.netutil import bind_sockets
 from .app import make_app
 from .auth import make_authenticator
 from .blobs import open_store
-from .blobs.store import SECRET_PREFIX, StorageError
-from .config import Config
+from .blobs.store import SECRET_PREFIX, BlobStore, BlobStoreFailure, StorageError
+from .config import COOKIE_SECRET_NAME, Config
 from .database.engine import make_session_factories
 from .database.opening import CREATE_FOLDER, DatabaseOpenError, open_database
 from .database.revisions import SchemaStatus
@@ -64,14 +66,23 @@ class UsageError(StartupError):
     status = 2
 
 
-def load_cookie_secret(config: Config) -> bytes:
+def load_cookie_secret(config: Config, store: BlobStore | None = None) -> bytes:
     """The secret that signs login cookies, the same across restarts.
 
-    Created once, atomically (written to a temporary file and hard-linked
+    ``NGSHARE_COOKIE_SECRET`` (``config.cookie_secret``) wins. Else the
+    ``cookie_secret_file`` beside a SQLite database or in the storage folder
+    is created once, atomically (written to a temporary file and hard-linked
     into place, so two replicas starting together agree on one secret).
+    With a bucket and a database every replica shares (no file named), it
+    is the object ``ngshare_cookie_secret`` under the bucket's prefix,
+    created once with :meth:`~ngshare.blobs.s3.S3Store.create_once`: the
+    first replica's secret is the one every later replica reads, and no
+    folder is needed.
     """
     if config.cookie_secret:
         return config.cookie_secret
+    if not config.cookie_secret_file and store is not None:
+        return _stored_cookie_secret(store)
     path = config.cookie_secret_file
     try:
         if not os.path.exists(path):
@@ -90,6 +101,30 @@ def load_cookie_secret(config: Config) -> bytes:
             return bytes.fromhex(stream.read().strip())
     except (OSError, ValueError) as error:
         raise StartupError(f'cannot use cookie secret file {path!r}: {error}') from None
+
+
+def _stored_cookie_secret(store: BlobStore) -> bytes:
+    """The cookie secret kept in the store itself (see :func:`load_cookie_secret`)."""
+    where = f'{COOKIE_SECRET_NAME!r} in {store.location}'
+    create_once = getattr(store, 'create_once', None)
+    if create_once is None:
+        raise StartupError(
+            f'cannot keep the cookie secret {where}: set NGSHARE_COOKIE_SECRET'
+        )
+    try:
+        stored = create_once(COOKIE_SECRET_NAME, secrets.token_hex(32).encode('ascii'))
+        secret = bytes.fromhex(stored.decode('ascii').strip())
+    except BlobStoreFailure as error:
+        raise StartupError(
+            f'cannot use the cookie secret {where}: {error.advice()}'
+        ) from None
+    except (OSError, StorageError, ValueError) as error:
+        raise StartupError(f'cannot use the cookie secret {where}: {error}') from None
+    if not secret:
+        raise StartupError(
+            f'the cookie secret {where} is empty: delete it to make a new one'
+        )
+    return secret
 
 
 def prepare_database(config: Config):
@@ -123,8 +158,12 @@ def prepare_database(config: Config):
 
 
 def build_runtime(config: Config) -> Runtime:
-    store = open_store(config.storage_path)
     try:
+        store = open_store(
+            config.storage_path,
+            endpoint_url=config.s3_endpoint_url,
+            path_style=config.s3_path_style,
+        )
         store.check_usable()
     except StorageError as error:
         raise StartupError(str(error)) from None
@@ -177,7 +216,7 @@ def start(config: Config) -> tuple[Runtime, ProxyAwareHTTPServer, str]:
             purge_for(runtime)
         except Exception:
             log.exception('Purging expired deleted items failed; will retry hourly')
-        app = make_app(runtime, load_cookie_secret(config))
+        app = make_app(runtime, load_cookie_secret(config, runtime.store))
         server = ProxyAwareHTTPServer(
             app,
             trusted_proxies=config.trusted_proxies,

@@ -4,15 +4,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
-from _servers import Finished
+from _servers import Finished, run_ngshare
 
 from ngshare import admin as admin_module
 
-__all__ = ['admin_main', 'ngshare_admin']
+__all__ = ['admin_main', 'aws_env', 'ngshare_admin']
 
 
 @pytest.fixture
@@ -32,21 +29,19 @@ def admin_main(capsys):
     return run
 
 
-def ngshare_admin(server, *args: str, timeout: float = 120):
-    """``ngshare-admin ARGS`` on ``server``'s database and storage folder."""
-    return subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'ngshare.admin',
-            *args,
-            '--database',
-            server.database_url,
-            '--storage',
-            str(server.storage),
-        ],
-        capture_output=True,
-        text=True,
+def aws_env(server) -> dict[str, str]:
+    """The AWS variables of a server on a bucket (none for a folder)."""
+    env = getattr(server.blobs, 'env', {})
+    return {key: value for key, value in env.items() if key.startswith('AWS_')}
+
+
+def ngshare_admin(server, *args: str, timeout: float = 120) -> Finished:
+    """``ngshare-admin ARGS`` as a process on ``server``'s database and
+    storage (folder or bucket), with the AWS variables the server was
+    started with."""
+    return run_ngshare(
+        [*args, '--database', server.database_url, '--storage', str(server.storage)],
+        module='ngshare.admin',
+        env=aws_env(server),
         timeout=timeout,
-        check=False,
     )

@@ -1,9 +1,11 @@
 """Fixtures and checks shared by the race modules (test_replica_races*.py).
 
 ``pair`` is two servers that share one database: on PostgreSQL two real
-replicas (``start_replicas``), on SQLite one process given twice, so that
-the same test bodies exercise the replicas' code paths and, on SQLite, the
-same code under SQLite's writer lock. ``make_pair(args=...)`` starts such a
+replicas (``start_replicas``) sharing a storage folder (id ``postgresql``)
+or, sharing no folder at all, one bucket of a real S3-compatible store
+(``postgresql-s3``); on SQLite one process given twice, so that the same
+test bodies exercise the replicas' code paths and, on SQLite, the same code
+under SQLite's writer lock. ``make_pair(args=...)`` starts such a
 pair with extra flags. Requests alternate between the two (``pair[i % 2]``).
 
 The checks here are the invariants every race test states: exactly one
@@ -36,7 +38,7 @@ __all__ = [
 FETCH_LIMIT = 60  # fetches by one thread in one round, at most
 
 
-@pytest.fixture(params=['sqlite', 'postgresql'])
+@pytest.fixture(params=['sqlite', 'postgresql', 'postgresql-s3'])
 def make_pair(request, start_ngshare):
     """``make_pair(args=())``: [server, server] sharing one database."""
 
@@ -44,7 +46,11 @@ def make_pair(request, start_ngshare):
         if request.param == 'sqlite':
             server = start_ngshare(hub_mode=False, args=args)
             return [server, server]
-        return request.getfixturevalue('start_replicas')(args=args)
+        start_replicas = request.getfixturevalue('start_replicas')
+        if request.param == 'postgresql-s3':
+            bucket = request.getfixturevalue('s3_storage')
+            return start_replicas(args=args, storage=bucket.url, env=bucket.env)
+        return start_replicas(args=args)
 
     return make
 

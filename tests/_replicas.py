@@ -2,9 +2,10 @@
 helpers shared by the replica test modules.
 
 ``start_replicas(n=2, args=())`` starts n real stand-alone ngshare processes
-on one fresh PostgreSQL database and one shared storage folder, as replicas
-behind a load balancer would run; ``replicas`` is two of them. ``race(n,
-action)`` runs ``action(i)`` in n threads released together by a barrier.
+on one fresh PostgreSQL database and one shared storage folder (or one
+bucket), as replicas behind a load balancer would run; ``replicas`` is two
+of them. ``race(n, action)`` runs ``action(i)`` in n threads released
+together by a barrier.
 Import with ``from _replicas import *`` (the fixtures) and by name.
 """
 
@@ -39,17 +40,19 @@ TEACHER = 'teacher'
 
 @pytest.fixture
 def start_replicas(start_ngshare, postgres_url, tmp_path):
-    """``start_replicas(n=2, args=())``: n stand-alone ngshare processes on
-    one fresh PostgreSQL database and one shared storage folder."""
-    storage = tmp_path / 'shared-files'
+    """``start_replicas(n=2, args=(), storage=None, env=None)``: n
+    stand-alone ngshare processes on one fresh PostgreSQL database and one
+    shared storage folder, or the store ``storage`` names (e.g. a bucket's
+    ``s3://`` URL, with its ``env``)."""
 
-    def start(n=2, args=()):
+    def start(n=2, args=(), storage=None, env=None):
         return [
             start_ngshare(
                 hub_mode=False,
                 database_url=postgres_url,
-                storage=storage,
+                storage=storage or tmp_path / 'shared-files',
                 args=args,
+                env=env,
             )
             for _ in range(n)
         ]

@@ -20,6 +20,17 @@ Fixtures
     twice, with ids ``sqlite`` and ``postgresql``: once so, once with the
     URL of a fresh PostgreSQL database (``postgres_url``). Override this
     fixture to run the server fixtures against another database.
+``ngshare_storage``
+    A :class:`_storages.StorageChoice` (module scope), ``kind`` ``folder``
+    (``--storage workdir/files``). Tests and modules marked
+    ``both_storages`` run twice, with ids ``folder`` and ``s3``: once so,
+    once with every server that ``start_ngshare`` starts without an
+    explicit ``storage`` on a prefix of its own in a bucket of the
+    session's SeaweedFS (``s3_server``). Crossed with ``both_databases``
+    where both marks apply (:data:`BOTH_COMBINATIONS`: not SQLite on a
+    bucket). A server's ``blobs`` (and ``blob_keys()``)
+    read what it stored, folder or bucket alike (:mod:`_storages`);
+    ``storage`` is the ``--storage`` value (a Path, or the ``s3://`` URL).
 ``vngshare_server``
     Stand-alone server (``--vngshare``, debug on, prefix ``/api/``,
     ``--admins root``).
@@ -42,13 +53,14 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from _ports import free_port
+from _storages import STORAGES, StorageChoice, storage_view
 
 __all__ = [
     'HUB_SERVICE_PREFIX',
@@ -63,6 +75,7 @@ __all__ = [
     'hub_server',
     'ngshare_database_url',
     'ngshare_env',
+    'ngshare_storage',
     'pytest_generate_tests',
     'run_ngshare',
     'start_server',
@@ -344,8 +357,9 @@ class NgshareServer(ApiClient):
     (``http://127.0.0.1:PORT``), ``prefix``, ``api``
     (``base + prefix``), ``port``, ``hub_mode``, ``hub`` (the
     :class:`HubStub` or None), ``debug``, ``database_url``, ``storage``
-    (Path), ``workdir``, ``stdout_path``, ``stderr_path``, ``log_path``
-    (= ``stderr_path``, where Tornado logs), ``proc``.
+    (a Path, or an ``s3://`` URL), ``blobs`` (its view,
+    :mod:`_storages`), ``workdir``, ``stdout_path``, ``stderr_path``,
+    ``log_path`` (= ``stderr_path``, where Tornado logs), ``proc``.
     """
 
     def __init__(
@@ -360,8 +374,9 @@ class NgshareServer(ApiClient):
         hub: HubStub | None,
         debug: bool,
         database_url: str,
-        storage: Path,
+        storage: Path | str,
         preexec_fn=None,
+        cwd: str | os.PathLike | None = None,
     ):
         self.command = command
         self.env = env
@@ -375,6 +390,7 @@ class NgshareServer(ApiClient):
         self.debug = debug
         self.database_url = database_url
         self.storage = storage
+        self.blobs = storage_view(storage, env)
         self.stdout_path = workdir / 'ngshare.stdout.log'
         self.stderr_path = workdir / 'ngshare.stderr.log'
         self.log_path = self.stderr_path
@@ -383,7 +399,7 @@ class NgshareServer(ApiClient):
         self.proc = subprocess.Popen(
             command,
             env=env,
-            cwd=workdir,
+            cwd=cwd or workdir,
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=self._err,
@@ -427,6 +443,10 @@ class NgshareServer(ApiClient):
         """Everything the process wrote to stdout and stderr so far."""
         return _read(self.stdout_path) + _read(self.stderr_path)
 
+    def blob_keys(self) -> list[str]:
+        """What the server stored (folder or bucket), see :mod:`_storages`."""
+        return self.blobs.keys()
+
     def stop(self) -> None:
         _stop_process(self.proc)
         self._out.close()
@@ -459,6 +479,7 @@ def start_server(
     port: int | None = None,
     module: str = 'ngshare',
     preexec_fn=None,
+    cwd: str | os.PathLike | None = None,
 ) -> NgshareServer | Finished:
     """Start ngshare in ``workdir`` (its cwd; logs, database, files go there).
 
@@ -472,12 +493,18 @@ def start_server(
     (default ``workdir/files``) and ``--admins`` (unless None) are always
     passed; ``args`` are appended; ``env`` overrides the environment (None
     removes a variable). ``preexec_fn`` runs in the child before ngshare
-    starts (e.g. ``resource.setrlimit``).
+    starts (e.g. ``resource.setrlimit``). ``cwd`` is the process's working
+    directory if not ``workdir`` (which still receives the logs).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     database_url = database_url or f'sqlite:///{workdir / "ngshare.db"}'
-    storage_path = Path(storage) if storage is not None else workdir / 'files'
+    if storage is None:
+        storage_path: Path | str = workdir / 'files'
+    elif str(storage).startswith('s3://'):
+        storage_path = str(storage)
+    else:
+        storage_path = Path(storage)
     args = list(args)
     command = [sys.executable, '-m', module]
     child_env: dict[str, str | None] = {}
@@ -514,7 +541,7 @@ def start_server(
             done = subprocess.run(
                 command,
                 env=ngshare_env(child_env),
-                cwd=workdir,
+                cwd=cwd or workdir,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=START_TIMEOUT + 10,
@@ -542,6 +569,7 @@ def start_server(
         database_url=database_url,
         storage=storage_path,
         preexec_fn=preexec_fn,
+        cwd=cwd,
     )
 
 
@@ -568,7 +596,10 @@ def start_ngshare(request, tmp_path):
     workdir=None, module='ngshare', preexec_fn=None)``. In Hub mode without ``hub`` the
     ``hub`` fixture is used. Each call gets its own working directory
     under ``tmp_path`` unless ``workdir`` is given (pass the same one to
-    restart on the same files).
+    restart on the same files). Without ``storage``, the test's
+    ``ngshare_storage`` decides: a folder in the working directory, or a
+    bucket prefix of the working directory's own (with the AWS variables
+    added to ``env``).
     """
     started: list[NgshareServer] = []
     counter = iter(range(1, 1000))
@@ -586,6 +617,11 @@ def start_ngshare(request, tmp_path):
         if hub_mode and hub is None:
             hub = request.getfixturevalue('hub')
         where = Path(workdir) if workdir else tmp_path / f'ngshare-{next(counter)}'
+        if 'storage' not in options:
+            chosen = request.getfixturevalue('ngshare_storage').options(where)
+            if chosen:
+                options['storage'] = chosen['storage']
+                env = {**chosen['env'], **(env or {})}
         result = start_server(
             where,
             hub_mode=hub_mode,
@@ -608,24 +644,57 @@ BOTH_DATABASES_MARKER = 'both_databases'
 DATABASES = ('sqlite', 'postgresql')
 
 
+BOTH_STORAGES_MARKER = 'both_storages'
+#: The (database, storage) pairs of tests with both marks. SQLite on a bucket
+#: is left out: the store's code is the same whatever the database, the
+#: database's whatever the store, and a SQLite file needs a volume anyway,
+#: so a deployment on a bucket runs on PostgreSQL. Each pair costs the
+#: marked modules' whole time; add ('sqlite', 's3') for the full cross.
+BOTH_COMBINATIONS = (
+    ('sqlite', 'folder'),
+    ('postgresql', 'folder'),
+    ('postgresql', 's3'),
+)
+
+
 #: The fixtures that tests marked ``both_databases`` run on each database.
 DATABASE_FIXTURES = ('ngshare_database_url', 'shared_server')
 
 
 def pytest_generate_tests(metafunc):
-    """Run tests marked ``both_databases`` on SQLite and on PostgreSQL.
+    """Run tests marked ``both_databases`` on SQLite and on PostgreSQL, and
+    tests marked ``both_storages`` on a folder and on a bucket.
 
     Only tests that use ``ngshare_database_url`` (directly or through
     ``vngshare_server`` / ``hub_server``) or ``shared_server``
-    (:mod:`_shared_server`) are parametrized; every other test runs once,
-    as before, on a fresh SQLite file.
+    (:mod:`_shared_server`) are parametrized by database, and only tests
+    that use ``ngshare_storage`` (directly, or through those fixtures) by
+    storage; every other test runs once, as before, on a fresh SQLite file
+    and a folder. With both marks, the pairs of :data:`BOTH_COMBINATIONS`.
     """
-    if metafunc.definition.get_closest_marker(BOTH_DATABASES_MARKER) is None:
-        return
-    for name in DATABASE_FIXTURES:
-        if name in metafunc.fixturenames:
-            metafunc.parametrize(name, DATABASES, indirect=True, ids=list(DATABASES))
-            return
+    definition = metafunc.definition
+    database = None
+    if definition.get_closest_marker(BOTH_DATABASES_MARKER) is not None:
+        database = next(
+            (name for name in DATABASE_FIXTURES if name in metafunc.fixturenames), None
+        )
+    storage = (
+        definition.get_closest_marker(BOTH_STORAGES_MARKER) is not None
+        and 'ngshare_storage' in metafunc.fixturenames
+    )
+    if database and storage:
+        metafunc.parametrize(
+            (database, 'ngshare_storage'),
+            BOTH_COMBINATIONS,
+            indirect=True,
+            ids=['-'.join(pair) for pair in BOTH_COMBINATIONS],
+        )
+    elif database:
+        metafunc.parametrize(database, DATABASES, indirect=True, ids=list(DATABASES))
+    elif storage:
+        metafunc.parametrize(
+            'ngshare_storage', STORAGES, indirect=True, ids=list(STORAGES)
+        )
 
 
 @pytest.fixture
@@ -643,13 +712,45 @@ def ngshare_database_url(request):
     return None
 
 
+@pytest.fixture(scope='module')
+def ngshare_storage(request) -> Iterator[StorageChoice]:
+    """Storage of the server fixtures: a folder, unless parametrized.
+
+    :func:`pytest_generate_tests` parametrizes it for tests marked
+    ``both_storages``: ``'s3'`` puts each server on a prefix of its own in
+    one bucket per module, made on the session's SeaweedFS when a server
+    first needs it and dropped after the module. Module-scoped, so that a
+    module's own server fixtures (one server for the module) can follow it.
+    """
+    kind = getattr(request, 'param', 'folder')
+    if kind == 'folder':
+        yield StorageChoice('folder')
+        return
+    assert kind == 's3', kind
+    s3_server = request.getfixturevalue('s3_server')
+    made: list[str] = []
+
+    def bucket() -> str:
+        if not made:
+            made.append(s3_server.create_bucket())
+        return made[0]
+
+    yield StorageChoice('s3', bucket, s3_server.env)
+    for name in made:
+        s3_server.delete_bucket(name)
+
+
 @pytest.fixture
-def vngshare_server(start_ngshare, ngshare_database_url) -> NgshareServer:
+def vngshare_server(
+    start_ngshare, ngshare_database_url, ngshare_storage
+) -> NgshareServer:
     """Stand-alone ngshare (debug on, prefix /api/, admin ``root``)."""
     return start_ngshare(hub_mode=False, database_url=ngshare_database_url)
 
 
 @pytest.fixture
-def hub_server(start_ngshare, hub, ngshare_database_url) -> NgshareServer:
+def hub_server(
+    start_ngshare, hub, ngshare_database_url, ngshare_storage
+) -> NgshareServer:
     """ngshare managed by the Hub stand-in (debug off, admin ``root``)."""
     return start_ngshare(hub_mode=True, hub=hub, database_url=ngshare_database_url)

@@ -1,4 +1,5 @@
-"""One stand-alone ngshare per test worker and database, reset before each test.
+"""One stand-alone ngshare per test worker, database and storage, reset before
+each test.
 
 Starting ``python -m ngshare`` costs about a second (imports, migrations, a
 PostgreSQL database made for it), paid by every test that asks for a fresh
@@ -8,8 +9,9 @@ the code ``python -m ngshare --vngshare`` runs (:func:`ngshare.cli.config_from`
 and :func:`ngshare.startup.start`: the same checks, migrations, handlers and
 worker pool), serving on a free loopback port from an event loop of its own
 in a thread of the test process. Before each test it is emptied: every row
-of every table deleted (identities restarted), every blob removed, so that
-a test sees what a fresh server would show. Start-up, replicas, signals,
+of every table deleted (identities restarted), every blob removed (from the
+folder, or from the bucket prefix), so that a test sees what a fresh server
+would show. Start-up, replicas, signals,
 limits set by flags and the end-to-end courses keep their own processes
 (:mod:`_servers`).
 
@@ -17,24 +19,33 @@ Fixture
 -------
 ``shared_server``
     The server, emptied, as an :class:`~_servers.ApiClient` with
-    ``storage`` (Path), ``database_url``, ``runtime`` and ``log_text()``.
-    Tests and modules marked ``both_databases`` run it on SQLite and on
-    PostgreSQL (ids ``sqlite``, ``postgresql``; see
+    ``storage`` (a Path, or the ``s3://`` URL), ``blobs`` and
+    ``blob_keys()`` (:mod:`_storages`), ``database_url``, ``runtime`` and
+    ``log_text()``. Tests and modules marked ``both_databases`` run it on
+    SQLite and on PostgreSQL (ids ``sqlite``, ``postgresql``), those marked
+    ``both_storages`` on a folder and on a bucket of the session's
+    SeaweedFS (ids ``folder``, ``s3``; see
     :func:`_servers.pytest_generate_tests`).
+
+On a bucket, the process's environment holds the store's ``AWS_*``
+variables only while the server starts: boto3 reads them when the store
+makes its client, and no other test (or child process) sees them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import shutil
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from _ports import free_port
 from _servers import VNGSHARE_PREFIX, ApiClient
+from _storages import STORAGES, storage_view
 
 __all__ = ['SharedServer', 'shared_server']
 
@@ -51,13 +62,20 @@ class SharedServer(ApiClient):
     debug = True
     hub = None
 
-    def __init__(self, workdir: Path, database_url: str):
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str,
+        storage: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
         from ngshare.cli import config_from
         from ngshare.flags import build_parser
 
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
-        self.storage = workdir / 'files'
+        self.storage = storage or workdir / 'files'
+        self.blobs = storage_view(self.storage, env)
         self.database_url = database_url
         self.port = free_port()
         self.base = f'http://127.0.0.1:{self.port}'
@@ -80,9 +98,10 @@ class SharedServer(ApiClient):
         self._thread = threading.Thread(
             target=self._serve, name=f'ngshare-{self.port}', daemon=True
         )
-        self._thread.start()
-        if not self._started.wait(START_TIMEOUT):
-            raise AssertionError(f'ngshare did not start within {START_TIMEOUT}s')
+        with _environment(env or {}):
+            self._thread.start()
+            if not self._started.wait(START_TIMEOUT):
+                raise AssertionError(f'ngshare did not start within {START_TIMEOUT}s')
         if self._failure is not None:
             raise AssertionError(f'ngshare did not start: {self._failure!r}')
 
@@ -114,12 +133,15 @@ class SharedServer(ApiClient):
     def describe(self) -> str:
         return f'in-process ngshare on {self.base}\n--- log ---\n{self.log_text()}'
 
+    def blob_keys(self) -> list[str]:
+        """What the server stored (folder or bucket), see :mod:`_storages`."""
+        return self.blobs.keys()
+
     def empty(self) -> None:
         """Leave no row and no blob: what a server started now would hold.
 
         The login cookie secret is kept (the running app signs with it).
         """
-        from ngshare.config import COOKIE_SECRET_NAME
         from ngshare.database.models import Base
 
         tables = list(reversed(Base.metadata.sorted_tables))
@@ -136,13 +158,7 @@ class SharedServer(ApiClient):
                 ).first()
                 if sequences:
                     connection.exec_driver_sql('DELETE FROM sqlite_sequence')
-        for child in self.storage.iterdir():
-            if child.name == COOKIE_SECRET_NAME:
-                continue
-            if child.is_dir():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        self.blobs.clear()
         self._log_handler.flush()
         self.log_path.write_text('')
 
@@ -161,37 +177,69 @@ class SharedServer(ApiClient):
         self._log_handler.close()
 
 
-def _started(workdir: Path, url: str) -> Iterator[SharedServer]:
-    server = SharedServer(workdir, url)
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` for the duration, then as it was."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _started(workdir: Path, url: str, storage: str, request) -> Iterator[SharedServer]:
+    """A shared server on ``url`` and ``storage`` (a kind of :data:`STORAGES`)."""
+    location, env = None, None
+    if storage == 's3':
+        s3_server = request.getfixturevalue('s3_server')
+        location, env = f's3://{s3_server.create_bucket()}/shared', s3_server.env
+    server = SharedServer(workdir, url, location, env)
     try:
         yield server
     finally:
         server.stop()
 
 
-@pytest.fixture(scope='session')
-def _shared_sqlite_server(tmp_path_factory) -> Iterator[SharedServer]:
-    workdir = tmp_path_factory.mktemp('shared-ngshare-sqlite')
-    yield from _started(workdir, f'sqlite:///{workdir / "ngshare.db"}')
+def _session_server(database: str, storage: str):
+    """The session fixture of one (database, storage) shared server."""
+
+    @pytest.fixture(scope='session', name=f'_shared_{database}_{storage}_server')
+    def fixture(request, tmp_path_factory) -> Iterator[SharedServer]:
+        workdir = tmp_path_factory.mktemp(f'shared-ngshare-{database}-{storage}')
+        if database == 'postgresql':
+            # Asked for first, so that it stops after the server does.
+            postgres = request.getfixturevalue('postgres_server')
+            url = postgres.url(postgres.create_database())
+        else:
+            url = f'sqlite:///{workdir / "ngshare.db"}'
+        yield from _started(workdir, url, storage, request)
+
+    return fixture
 
 
-@pytest.fixture(scope='session')
-def _shared_postgresql_server(
-    tmp_path_factory, postgres_server
-) -> Iterator[SharedServer]:
-    # Depends on postgres_server, so that it stops before the database does.
-    workdir = tmp_path_factory.mktemp('shared-ngshare-postgresql')
-    yield from _started(workdir, postgres_server.url(postgres_server.create_database()))
+_shared_sqlite_folder_server = _session_server('sqlite', 'folder')
+_shared_sqlite_s3_server = _session_server('sqlite', 's3')
+_shared_postgresql_folder_server = _session_server('postgresql', 'folder')
+_shared_postgresql_s3_server = _session_server('postgresql', 's3')
 
 
 @pytest.fixture
-def shared_server(request) -> SharedServer:
-    """The worker's shared stand-alone ngshare on this test's database, emptied.
+def shared_server(request, ngshare_storage) -> SharedServer:
+    """The worker's shared stand-alone ngshare on this test's database and
+    storage, emptied.
 
-    Each database's server starts the first time a test asks for it.
+    Each (database, storage) server starts the first time a test asks for it.
     """
     database = getattr(request, 'param', 'sqlite')
     assert database in ('sqlite', 'postgresql'), database
-    server = request.getfixturevalue(f'_shared_{database}_server')
+    assert ngshare_storage.kind in STORAGES, ngshare_storage
+    server = request.getfixturevalue(
+        f'_shared_{database}_{ngshare_storage.kind}_server'
+    )
     server.empty()
     return server

@@ -12,7 +12,8 @@ one stand-alone ngshare per worker, emptied before each test that asks for
 it, for the tests where a fresh process is not the point; ``_operations``
 calls the operations on a temporary SQLite file, without HTTP; ``_replicas`` and
 ``_races`` start several replicas on one database; ``_jupyterhub`` starts
-a real JupyterHub. ``_exchange`` (the nbgrader exchange sites) is not
+a real JupyterHub; ``_seaweedfs`` a real S3-compatible store (SeaweedFS) and
+fresh buckets on it. ``_exchange`` (the nbgrader exchange sites) is not
 listed: it imports nbformat, two seconds that every run would pay, so the
 exchange test modules import its fixtures themselves.
 """
@@ -26,4 +27,5 @@ pytest_plugins = [
     '_replicas',
     '_races',
     '_jupyterhub',
+    '_seaweedfs',
 ]

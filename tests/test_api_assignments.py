@@ -8,7 +8,7 @@ import os
 import pytest
 from _api import b64, err, files_of, md5, ok, tree
 
-pytestmark = pytest.mark.both_databases
+pytestmark = [pytest.mark.both_databases, pytest.mark.both_storages]
 
 ADMIN = 'root'
 COURSE = 'NBG 101'
@@ -44,15 +44,9 @@ def release_assignment(server, name, files, *, course=COURSE, user='kevin'):
     )
 
 
-def snapshot(root):
-    """Every file under ``root``: relative path -> content."""
-    result = {}
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            full = os.path.join(dirpath, name)
-            with open(full, 'rb') as stream:
-                result[os.path.relpath(full, root)] = stream.read()
-    return result
+def snapshot(server):
+    """Everything the server stored, folder or bucket: key -> content."""
+    return server.blobs.contents()
 
 
 def assignment_names(server, course=COURSE, user='kevin'):
@@ -264,7 +258,7 @@ GOOD = {'path': 'good.txt', 'content': b64(b'good')}
 def test_release_bad_files(shared_server, data, message):
     server = shared_server
     setup(server)
-    before = snapshot(server.storage)
+    before = snapshot(server)
     err(
         server.post(('assignment', COURSE, 'a1'), user='kevin', data=data), 400, message
     )
@@ -274,7 +268,7 @@ def test_release_bad_files(shared_server, data, message):
         'Assignment not found',
     )
     assert assignment_names(server) == []
-    assert snapshot(server.storage) == before
+    assert snapshot(server) == before
 
 
 @pytest.mark.parametrize('bad', ['content', 'path', 'checksum'])
@@ -295,7 +289,7 @@ def test_release_nothing_half_written(shared_server, bad):
         bad_entry['checksum'] = md5(b'something else')
         message = 'Checksum mismatch'
     entries.insert(2, bad_entry)
-    before = snapshot(server.storage)
+    before = snapshot(server)
     err(
         server.post(
             ('assignment', COURSE, 'a1'),
@@ -310,7 +304,7 @@ def test_release_nothing_half_written(shared_server, bad):
         404,
         'Assignment not found',
     )
-    assert snapshot(server.storage) == before
+    assert snapshot(server) == before
     # The name is still free.
     release_assignment(server, 'a1', {'ok.txt': b'ok'})
     assert files_of(ok(server.get(('assignment', COURSE, 'a1'), user='lawrence'))) == {
@@ -418,7 +412,7 @@ def test_delete_assignment_removes_submissions_and_feedback(shared_server):
 
 
 def test_delete_assignment_without_retention_removes_its_files(
-    start_ngshare, ngshare_database_url
+    start_ngshare, ngshare_database_url, ngshare_storage
 ):
     # With a retention period (the default) deleted files are kept to be
     # restorable: see test_deleted.py. Without one, and without the grace
@@ -447,11 +441,11 @@ def test_delete_assignment_without_retention_removes_its_files(
             data={'timestamp': stamp, 'files': tree({'fb.bin': feedback})},
         )
     )
-    stored = set(snapshot(server.storage).values())
+    stored = set(snapshot(server).values())
     assert {task, answer, feedback} <= stored
 
     ok(server.delete(('assignment', COURSE, ASSIGNMENT), user='kevin'))
-    stored = set(snapshot(server.storage).values())
+    stored = set(snapshot(server).values())
     assert task not in stored
     assert answer not in stored
     assert feedback not in stored

@@ -8,7 +8,7 @@ import os
 import pytest
 from _api import err, files_of, md5, ok, tree
 
-pytestmark = pytest.mark.both_databases
+pytestmark = [pytest.mark.both_databases, pytest.mark.both_storages]
 
 ADMIN = 'root'
 COURSE = 'NBG 101'
@@ -137,7 +137,9 @@ def test_feedback_replaces_old_feedback(shared_server):
     assert ok(fetch(server, 'lawrence', stamps['lawrence']))['files'] == []
 
 
-def test_replaced_feedback_leaves_storage(start_ngshare, ngshare_database_url):
+def test_replaced_feedback_leaves_storage(
+    start_ngshare, ngshare_database_url, ngshare_storage
+):
     # Without the grace for downloads in flight (see test_blob_grace.py, where
     # the files go once it has passed), the old files go at once.
     server = start_ngshare(
@@ -160,12 +162,8 @@ def test_replaced_feedback_leaves_storage(start_ngshare, ngshare_database_url):
 
 
 def stored_contents(server):
-    found = set()
-    for dirpath, _dirs, names in os.walk(server.storage):
-        for name in names:
-            with open(os.path.join(dirpath, name), 'rb') as stream:
-                found.add(stream.read())
-    return found
+    """The contents of everything the server stored, folder or bucket."""
+    return set(server.blobs.contents().values())
 
 
 def test_feedback_is_per_submission(shared_server):

@@ -9,7 +9,7 @@ import re
 import pytest
 from _api import err, files_of, md5, ok, tree
 
-pytestmark = pytest.mark.both_databases
+pytestmark = [pytest.mark.both_databases, pytest.mark.both_storages]
 
 ADMIN = 'root'
 COURSE = 'NBG 101'

@@ -4,7 +4,11 @@
 submission before posting it again. The API answers as documented, but the
 rows and files are kept for the retention period and ``ngshare-admin deleted``
 lists, restores and purges them. Everything runs against a real server and
-the real admin command on the same SQLite file and storage folder.
+the real admin command on the same SQLite file and storage. The purge (and
+the sweep after it) runs on a folder and on a bucket (``both_storages``: a
+real SeaweedFS, the admin command given the service's ``--storage s3://...``
+and AWS variables); a restore on a bucket is in test_storage_move.py (a
+deleted assignment moved to a bucket, restored there, downloaded).
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import datetime
 import sqlite3
 import time
-from pathlib import Path
 
-from _admin import ngshare_admin
+import pytest
+from _admin import aws_env, ngshare_admin
 from _api import err, files_of, ok, tree
 
-from ngshare.blobs.folder import FolderStore
+from ngshare.blobs import open_store
 from ngshare.config import Config
 from ngshare.database.engine import make_engine, make_session_factories
 from ngshare.housekeeping import sweep
@@ -28,11 +32,9 @@ ASSIGNMENT = 'ps1'
 
 
 def stored_blobs(server) -> set[bytes]:
-    return {
-        path.read_bytes()
-        for path in Path(server.storage).rglob('*')
-        if path.is_file() and 'sha256' in path.parts
-    }
+    """The contents of the blobs the server stored (folder or bucket)."""
+    keys = server.blob_keys()
+    return {server.blobs.read(key) for key in keys if key.startswith('sha256/')}
 
 
 def released_records(server) -> set[str]:
@@ -56,11 +58,14 @@ def sweep_now(server) -> None:
             engine=engine,
             reader=reader,
             writer=writer,
-            store=FolderStore(server.storage),
+            store=open_store(str(server.storage)),
             authenticator=None,
             pool=None,
         )
-        assert sweep(runtime) > 0
+        with pytest.MonkeyPatch.context() as environment:
+            for name, value in aws_env(server).items():
+                environment.setenv(name, value)  # boto3 reads them in-process
+            assert sweep(runtime) > 0
     finally:
         engine.dispose()
 
@@ -204,7 +209,8 @@ def test_deleted_course_comes_back_whole(start_ngshare):
     assert len(submissions_of(server)) == len(answers)
 
 
-def test_purge_frees_only_what_nothing_else_uses(start_ngshare):
+@pytest.mark.both_storages
+def test_purge_frees_only_what_nothing_else_uses(start_ngshare, ngshare_storage):
     server = start_ngshare(hub_mode=False)
     answers = set_up_course(server)
     # A second assignment shares the data file's content with the first.

@@ -29,6 +29,7 @@ ADMIN_COMMANDS = [
     ('deleted', 'list'),
     ('deleted', 'restore'),
     ('deleted', 'purge'),
+    ('storage', 'copy'),
 ]
 
 

@@ -30,6 +30,8 @@ from ngshare import cli
 from ngshare.cli import build_parser, parse_size
 from ngshare.config import DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_FILE_SIZE
 
+pytestmark = pytest.mark.both_storages
+
 KIB = 1024
 MIB = 1024 * KIB
 BODY_LIMIT = 1 * MIB
@@ -42,11 +44,13 @@ _counter = itertools.count(1)
 
 
 @pytest.fixture(scope='module')
-def server(tmp_path_factory):
+def server(tmp_path_factory, ngshare_storage):
+    workdir = tmp_path_factory.mktemp('limits-server')
     started = start_server(
-        tmp_path_factory.mktemp('limits-server'),
+        workdir,
         hub_mode=False,
         args=['--max-body-size', '1M', '--max-file-size', '256K'],
+        **ngshare_storage.options(workdir),
     )
     yield started
     started.stop()
@@ -92,12 +96,8 @@ def form(files: dict[str, bytes], user: str, length: int | None = None) -> bytes
 
 
 def stored(server) -> dict[str, int]:
-    """Every file of the storage folder, with its size."""
-    return {
-        str(path.relative_to(server.storage)): path.stat().st_size
-        for path in server.storage.rglob('*')
-        if path.is_file()
-    }
+    """Everything the server stored (folder or bucket), with its size."""
+    return server.blobs.sizes()
 
 
 def submissions_of(server, course) -> list:

@@ -21,10 +21,14 @@ from ..filetree import is_legal_path
 from .store import (
     BLOB_TEMPORARY_PREFIX,
     PROBE_PREFIX,
+    SECRET_PREFIX,
     BlobStoreFailure,
     StorageError,
     StoredFile,
 )
+
+# put_stream reads its source in pieces of this size.
+STREAM_PIECE = 1024 * 1024
 
 
 class FolderStore:
@@ -32,6 +36,11 @@ class FolderStore:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+
+    @property
+    def location(self) -> str:
+        """The folder, as messages show it."""
+        return str(self.root)
 
     def check_usable(self) -> None:
         """Create the folder if needed and prove that blobs can be written.
@@ -145,6 +154,46 @@ class FolderStore:
                 raise
         return True
 
+    def put_stream(self, key: str, stream: BinaryIO) -> None:
+        """Store what ``stream`` yields under ``key``, replacing any file
+        there (the move between stores), one piece in memory at a time.
+
+        As :meth:`put`: a temporary file in the target folder, flushed and
+        renamed into place, removed on any failure, so ``key`` holds the old
+        file or the complete new one. The file system's refusals are
+        :class:`BlobStoreFailure`; what reading ``stream`` raises is raised
+        as it is.
+        """
+        target = self.path_for(key)
+        with self._failures('write', key):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(
+                dir=target.parent, prefix=BLOB_TEMPORARY_PREFIX
+            )
+        try:
+            with os.fdopen(fd, 'wb') as output:
+                while piece := stream.read(STREAM_PIECE):
+                    with self._failures('write', key):
+                        output.write(piece)
+                with self._failures('write', key):
+                    output.flush()
+                    os.fsync(output.fileno())
+            with self._failures('write', key):
+                os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+    def check_readable(self) -> None:
+        """Prove, creating nothing, that the folder exists and can be
+        listed; else :class:`StorageError` with one line."""
+        shown = repr(str(self.root))
+        if not self.root.is_dir():
+            raise StorageError(f'storage folder {shown} does not exist')
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise StorageError(f'storage folder {shown} is not readable by this user')
+
     def open(self, key: str) -> BinaryIO:
         """The blob, open for binary reading; the caller closes it."""
         path = self.path_for(key)
@@ -185,3 +234,28 @@ class FolderStore:
                     continue
                 key = Path(os.path.relpath(path, root)).as_posix()
                 yield StoredFile(key, info.st_size, info.st_mtime)
+
+    def create_once(self, name: str, content: bytes) -> bytes:
+        """Write ``content`` to the file ``name`` unless it exists; what the
+        file holds. Written to a temporary file and hard-linked into place
+        (a link never replaces a file), so of two processes starting
+        together one wins and both read its content."""
+        target = self.path_for(name)
+        with self._failures('write', name):
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, temporary = tempfile.mkstemp(
+                    dir=target.parent, prefix=SECRET_PREFIX
+                )
+                try:
+                    with os.fdopen(fd, 'wb') as stream:
+                        stream.write(content)
+                        stream.flush()
+                        os.fsync(stream.fileno())
+                    with contextlib.suppress(FileExistsError):
+                        os.link(temporary, target)
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(temporary)
+        with self._failures('read', name):
+            return target.read_bytes()

@@ -8,14 +8,15 @@ client sends decides where a file lands.
 
 :class:`BlobStore` is the interface the operations, the lifecycle
 (:mod:`.lifecycle`), ``ngshare-admin gc`` and ``verify`` use; the local
-folder (:mod:`.folder`) is today's one implementation, chosen by
-:func:`ngshare.blobs.open_store` from the ``--storage`` value. A second one
-(object storage) is a new module and a branch there.
+folder (:mod:`.folder`) and an S3-compatible bucket (:mod:`.s3`) implement
+it, chosen by :func:`ngshare.blobs.open_store` from the ``--storage`` value.
 
 A store that refuses (full, over quota, read-only, gone, broken) raises
 :class:`BlobStoreFailure`, which knows which blob and whether more space
 would help: the request then answers 507 or 503 instead of a bare 500 (see
 ``operations/runner.py``), and the admin reads one line saying what to do.
+An object store's refusals are :class:`ObjectStoreFailure`, a subclass
+whose line names the bucket and the store's error code instead of an errno.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def blob_key(content: bytes) -> str:
 
 
 class StorageError(Exception):
-    """The store is unusable (missing, not a folder, not writable)."""
+    """The store is unusable (missing, not a folder, not writable, a bucket
+    that cannot be reached or written); the message is one line."""
 
 
 # A file system that refuses these needs more room (or a larger limit); the
@@ -98,6 +100,77 @@ class BlobStoreFailure(OSError):
         )
 
 
+# Error codes of S3-compatible stores (AWS, Ceph RGW, MinIO, SeaweedFS) that
+# mean "no more room": more quota or space would help (507, not 503).
+FULL_CODES = frozenset(
+    {
+        'EntityTooLarge',
+        'InsufficientStorage',
+        'QuotaExceeded',
+        'StorageFull',
+        'XMinioStorageFull',
+        'XMinioAdminBucketQuotaExceeded',
+    }
+)
+
+
+class ObjectStoreFailure(BlobStoreFailure):
+    """An object store refused (or could not be reached for) a blob.
+
+    Raised by :mod:`.s3` instead of the folder's errno-based failure, but a
+    :class:`BlobStoreFailure` (and so an ``OSError``, errno ``EIO``) for every
+    caller: the runner answers 507 when ``full`` and 503 otherwise, exactly
+    as for a folder. ``code`` is the store's error code (``AccessDenied``,
+    ``NoSuchBucket``...) or, for a store that did not answer, the client's
+    exception name (``EndpointConnectionError``, ``ReadTimeoutError``...).
+    """
+
+    def __init__(
+        self,
+        *,
+        action: str,
+        relative: str,
+        location: str,
+        code: str,
+        message: str,
+        endpoint: str | None = None,
+        status: int | None = None,
+    ):
+        OSError.__init__(self, errno.EIO, f'{code}: {message}', relative)
+        self.action = action
+        self.relative = relative
+        self.root = location
+        self.location = location
+        self.code = code
+        self.message = message
+        self.endpoint = endpoint
+        self.status = status
+        self.full = code in FULL_CODES or status == 507
+
+    @property
+    def errno_name(self) -> str:
+        return self.code
+
+    def advice(self) -> str:
+        """One line: what failed, in which bucket, the store's code, and
+        what the admin should check."""
+        at = f' at {self.endpoint}' if self.endpoint else ''
+        what = (
+            f'cannot {self.action} {self.relative} in {self.location}{at}'
+            f' ({self.code}: {self.message})'
+        )
+        if self.full:
+            return (
+                f"Storage full: {what}; raise the bucket's quota or free space"
+                ' on the object store'
+            )
+        return (
+            f'Storage unavailable: {what}; check that the object store is'
+            " reachable, that the bucket exists, and that ngshare's credentials"
+            ' may read, write and delete objects under the prefix'
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class StoredFile:
     """An object in the store; ``key`` is its name relative to the store,
@@ -112,6 +185,11 @@ class StoredFile:
 class BlobStore(Protocol):
     """The operations ngshare performs on stored blobs."""
 
+    @property
+    def location(self) -> str:
+        """Where the store is, as messages show it: the folder's path, or
+        ``s3://bucket/prefix``."""
+
     def check_usable(self) -> None:
         """Create the store if needed and prove that blobs can be written;
         else raise :class:`StorageError` with the one line start-up shows."""
@@ -120,6 +198,15 @@ class BlobStore(Protocol):
         """Store ``content`` under ``key`` (its :func:`blob_key`, which the
         caller computed already); whether this call created it. Atomic: a
         failure (:class:`BlobStoreFailure`) leaves nothing under ``key``."""
+
+    def put_stream(self, key: str, stream: BinaryIO) -> None:
+        """Store what ``stream`` yields (read in pieces) under ``key``,
+        replacing what is there: for moving blobs between stores with
+        bounded memory. Whole or nothing, as :meth:`put`."""
+
+    def check_readable(self) -> None:
+        """Prove, writing nothing, that the store can be listed and read
+        (read-only maintenance); else raise :class:`StorageError`."""
 
     def open(self, key: str) -> BinaryIO:
         """The blob, open for binary reading; the caller closes it. A
@@ -140,15 +227,22 @@ class BlobStore(Protocol):
         """Everything stored, blobs and temporary files alike, in a
         stable order, for ``ngshare-admin gc``."""
 
+    def create_once(self, name: str, content: bytes) -> bytes:
+        """Store a small object (not a blob: the login cookie secret) under
+        ``name`` unless one is there, and return what is stored, whoever
+        won a race between processes starting together."""
+
 
 __all__ = [
     'BLOB_TEMPORARY_PREFIX',
+    'FULL_CODES',
     'FULL_ERRNOS',
     'PROBE_PREFIX',
     'SECRET_PREFIX',
     'TEMPORARY_PREFIXES',
     'BlobStore',
     'BlobStoreFailure',
+    'ObjectStoreFailure',
     'StorageError',
     'StoredFile',
     'blob_key',

@@ -12,7 +12,9 @@ a database is never touched before it is known to be safe to use:
    revision this ngshare does not know (a newer one upgraded the database)
    is refused;
 4. the schema is upgraded, or an outdated one refused with the caller's
-   message, or (``ngshare-admin verify``) any known revision accepted.
+   message, or (``ngshare-admin verify``) any known revision accepted. A
+   database of ngshare 0.x (:data:`FOLDER_REVISIONS`) is never upgraded
+   onto a bucket: see :func:`refuse_folder_revision`.
 
 What the caller says about a failure differs between the two tools, so the
 foreseen failures are :class:`DatabaseOpenError` (the line to show) and
@@ -29,20 +31,57 @@ from alembic.util import CommandError as AlembicCommandError
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
+from ..blobs import is_s3_location
 from . import migrate, revisions
 from .engine import make_engine
 from .revisions import SchemaStatus
 from .urls import DatabaseURLError, check_database_url, sqlite_file
 
-__all__ = ['CREATE_FOLDER', 'DatabaseOpenError', 'MUST_EXIST', 'open_database']
+__all__ = [
+    'CREATE_FOLDER',
+    'FOLDER_REVISIONS',
+    'DatabaseOpenError',
+    'MUST_EXIST',
+    'open_database',
+    'refuse_folder_revision',
+]
 
 # What to do about a SQLite file that is not there yet.
 CREATE_FOLDER = 'create folder'
 MUST_EXIST = 'must exist'
 
 
+# The revisions ngshare 0.x wrote (0.5's first schema, 0.6.0's file sizes).
+# Their deployments keep files in a folder, under flat UUID names, and the
+# revision after them (the normalised schema) is the first that
+# ``ngshare-admin storage copy`` reads.
+FOLDER_REVISIONS = frozenset({'aa00db20c10a', '1921a169739b'})
+
+
 class DatabaseOpenError(Exception):
     """The database cannot be used; the message is the line to show."""
+
+
+def refuse_folder_revision(status: SchemaStatus, storage: str) -> None:
+    """Refuse to upgrade a 0.x database onto a bucket.
+
+    A 0.x deployment's files are in its storage folder: upgraded straight
+    onto a bucket, the service would start and answer for files the bucket
+    does not hold (and 0.6.0's size migration reads the folder). The right
+    order is the documented move: upgrade on the folder, then copy its
+    files to the bucket with ``ngshare-admin storage copy`` (which checks
+    each against its rows), then start on the bucket.
+    """
+    if status.current not in FOLDER_REVISIONS or not is_s3_location(storage):
+        return
+    raise DatabaseOpenError(
+        f'the database is at revision {status.current}, written by ngshare 0.x,'
+        f' whose files are in a storage folder, not in {storage}: upgrade it on'
+        ' that folder first (start ngshare, or `ngshare-admin upgrade`, with'
+        ' --storage FOLDER), then copy the files with `ngshare-admin storage copy'
+        f' --from FOLDER --to {storage}` and start on the bucket (see'
+        ' docs/object-storage.md); the database was not changed'
+    )
 
 
 def open_database(
@@ -86,7 +125,10 @@ def open_database(
             if not status.known:
                 raise DatabaseOpenError(status.newer_message())
             if upgrade_storage is not None:
-                migrate.upgrade(engine, upgrade_storage)
+                refuse_folder_revision(status, upgrade_storage)
+                # Only a folder holds files a migration may read.
+                folder = None if is_s3_location(upgrade_storage) else upgrade_storage
+                migrate.upgrade(engine, folder)
             elif outdated is not None and not status.is_current:
                 raise DatabaseOpenError(outdated(status))
             with engine.connect() as connection:

@@ -8,10 +8,12 @@ before the next is read, so the answer never holds more than a piece of one
 file, whatever the size of the files.
 
 Blobs are checked to exist before the first byte of the answer is written,
-so a missing one is a clean JSON 500 rather than a truncated answer. Once
-the answer has begun, a blob that cannot be read (the storage failing
-meanwhile) can no longer become a JSON error: the connection is closed, so
-that the client sees a broken answer, never a short one that parses.
+so a missing one is a clean JSON 500 rather than a truncated answer, and a
+store that refuses the check (a bucket unreachable) the documented 503.
+Once the answer has begun, a blob that cannot be opened or read to its end
+(the storage failing meanwhile, an object store cutting the body off) can
+no longer become a JSON error: the connection is closed, so that the client
+sees a broken answer, never a short one that parses.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import logging
 
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
+
+from ..blobs.store import BlobStoreFailure
+from ..operations.runner import storage_api_error
 
 log = logging.getLogger('ngshare.handlers')
 
@@ -42,10 +47,13 @@ async def write_tree(handler: RequestHandler, fields: dict, *, list_only: bool):
     pool = handler.runtime.pool
     loop = IOLoop.current()
     if not list_only:
-        missing = await loop.run_in_executor(
-            pool,
-            lambda: [f.key for f in files if not store.exists(f.key)],
-        )
+        try:
+            missing = await loop.run_in_executor(
+                pool,
+                lambda: [f.key for f in files if not store.exists(f.key)],
+            )
+        except BlobStoreFailure as failure:
+            raise storage_api_error(failure) from None
         if missing:
             raise RuntimeError(f'blobs missing from storage: {missing}')
     head = json.dumps({'success': True, **fields})
@@ -60,8 +68,7 @@ async def write_tree(handler: RequestHandler, fields: dict, *, list_only: bool):
         try:
             stream = await loop.run_in_executor(pool, store.open, ref.key)
         except OSError as error:
-            log.error('Cannot read %s for an answer, closing it: %s', ref.key, error)
-            handler.request.connection.close()
+            _abandon(handler, ref.key, error)
             return
         try:
             while True:
@@ -71,7 +78,16 @@ async def write_tree(handler: RequestHandler, fields: dict, *, list_only: bool):
                 handler.write(piece)
                 del piece
                 await handler.flush()
+        except OSError as error:  # BlobStoreFailure is one
+            _abandon(handler, ref.key, error)
+            return
         finally:
             stream.close()
         handler.write('"}')
     handler.finish(']}')
+
+
+def _abandon(handler: RequestHandler, key: str, error: OSError) -> None:
+    """Close an answer already under way: its blob cannot be read."""
+    log.error('Cannot read %s for an answer, closing it: %s', key, error)
+    handler.request.connection.close()
