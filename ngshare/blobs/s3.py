@@ -18,13 +18,13 @@ Everything about the connection (credentials, region, endpoint, IAM role or
 web identity) comes from boto3's own chain (``AWS_*`` variables, shared
 config, instance or pod metadata); ngshare reads no variable itself, and
 only ``--s3-endpoint-url`` and ``--s3-path-style`` override it. Timeouts
-and retries are bounded (:data:`CONNECT_TIMEOUT`, :data:`READ_TIMEOUT`,
-:data:`MAX_ATTEMPTS`) so that an unreachable store answers in bounded time.
+and retries are bounded (:mod:`.s3_client`, where the client is made) so
+that an unreachable store answers in bounded time.
 Refusals are :class:`~.store.ObjectStoreFailure` (503, or 507 for a quota),
 a missing object on reading ``FileNotFoundError``, as for the folder.
 
 boto3 (``pip install "ngshare[s3]>=1.0.0.dev0"``) is imported on first
-use only, here and nowhere else, so a deployment on a folder needs none of
+use only, by :mod:`.s3_client`, so a deployment on a folder needs none of
 it: reading its errors (:mod:`.s3_errors`) and wrapping its streams
 (:mod:`.s3_streams`) need no import of it.
 """
@@ -41,11 +41,11 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ..filetree import is_legal_path
+from .s3_client import SCHEME, make_client, parse_location
 from .s3_errors import (
     CONFLICT_CODES,
     NOT_FOUND_CODES,
     PRECONDITION_CODES,
-    READ_TIMEOUT,
     UNSUPPORTED_CODES,
     error_code,
     unusable,
@@ -59,47 +59,9 @@ from .store import (
     StoredFile,
 )
 
-INSTALL_HINT = 'pip install "ngshare[s3]>=1.0.0.dev0"'
-CONNECT_TIMEOUT = 5  # seconds per connection attempt
-MAX_ATTEMPTS = 3  # one try and two retries (botocore's standard mode)
-# Worker threads (8 by default) and downloads each hold a connection.
-MAX_POOL_CONNECTIONS = 32
-SCHEME = 's3://'
 # ``put_stream``: one PUT up to this size, else a multipart upload of parts
 # this size, one at a time: the memory an upload holds.
 STREAM_PART_SIZE = 8 * 1024 * 1024
-
-
-def parse_location(location: str) -> tuple[str, str]:
-    """``s3://BUCKET/PREFIX`` as (bucket, prefix without surrounding ``/``).
-
-    A location without a bucket, or whose prefix is no legal relative path
-    (``..``, empty segments), is refused with the one line start-up shows.
-    """
-    if not location.startswith(SCHEME):
-        raise StorageError(f'storage {location!r} is not an s3://BUCKET/PREFIX URL')
-    bucket, _, prefix = location[len(SCHEME) :].partition('/')
-    prefix = prefix.strip('/')
-    if not bucket:
-        raise StorageError(
-            f'storage {location!r} names no bucket: use s3://BUCKET/PREFIX'
-        )
-    if prefix and not is_legal_path(prefix):
-        raise StorageError(
-            f'storage {location!r}: the prefix {prefix!r} is not a plain path'
-        )
-    return bucket, prefix
-
-
-def _import_boto3(location: str):
-    try:
-        import boto3
-        import botocore.config
-    except ImportError:
-        raise StorageError(
-            f'storage {location} needs boto3, which is not installed: {INSTALL_HINT}'
-        ) from None
-    return boto3, botocore.config
 
 
 class S3Store:
@@ -155,33 +117,9 @@ class S3Store:
         return self._client
 
     def _make_client(self):
-        boto3, config = _import_boto3(self.location)
-        options: dict[str, Any] = {
-            'connect_timeout': CONNECT_TIMEOUT,
-            'read_timeout': READ_TIMEOUT,
-            'retries': {'mode': 'standard', 'total_max_attempts': MAX_ATTEMPTS},
-            'max_pool_connections': MAX_POOL_CONNECTIONS,
-            's3': {'addressing_style': 'path' if self.path_style else 'auto'},
-            'user_agent_extra': 'ngshare',
-        }
-        if 'request_checksum_calculation' in config.Config.OPTION_DEFAULTS:
-            # botocore >= 1.36: Content-MD5 (below) instead of its CRC
-            # trailers, which several S3-compatible stores refuse.
-            options['request_checksum_calculation'] = 'when_required'
-            options['response_checksum_validation'] = 'when_required'
-        try:
-            session = boto3.session.Session()
-            client = session.client(
-                's3', endpoint_url=self.endpoint_url, config=config.Config(**options)
-            )
-        except Exception as error:  # a malformed endpoint, region, config file
-            raise StorageError(
-                f'cannot use object storage {self.location}: {error}'
-            ) from None
-        # boto3 < 1.35 cannot send If-None-Match: HEAD and a plain PUT then.
-        put = client.meta.service_model.operation_model('PutObject')
-        if 'IfNoneMatch' not in put.input_shape.members:
-            self._conditional_puts = False
+        client, self._conditional_puts = make_client(
+            self.location, endpoint_url=self.endpoint_url, path_style=self.path_style
+        )
         return client
 
     @property
