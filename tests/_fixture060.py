@@ -21,6 +21,7 @@ from pathlib import Path
 
 __all__ = [
     'FIXTURE',
+    'LONG_AGO',
     'MANIFEST',
     'copy_deployment',
     'assert_downloads_as_060',
@@ -30,6 +31,8 @@ __all__ = [
 
 FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'ngshare-0.6.0'
 MANIFEST = json.loads((FIXTURE / 'manifest.json').read_text('utf-8'))
+# Old enough for any grace period: a real 0.6.0 deployment's files are old,
+# while a fresh checkout of the fixture has fresh modification times.
 LONG_AGO = time.time() - 30 * 24 * 3600
 
 

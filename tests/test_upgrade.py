@@ -14,17 +14,20 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from _api import ok
+from _fixture060 import (
+    FIXTURE,
+    MANIFEST,
+    copy_deployment,
+    fixture_rows,
+    sqlite_url,
+)
 from _servers import free_port, ngshare_env, run_ngshare
 from sqlalchemy import text
 
@@ -33,14 +36,9 @@ from ngshare.blobs.folder import FolderStore
 from ngshare.database import migrate
 from ngshare.database.engine import make_engine
 
-FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'ngshare-0.6.0'
-MANIFEST = json.loads((FIXTURE / 'manifest.json').read_text('utf-8'))
 INIT = 'aa00db20c10a'
 FILE_SIZE = '1921a169739b'
 NORMALISE = 'c3f1e2a9b4d7'
-# Old enough for any grace period: a real 0.6.0 deployment's files are old,
-# while a fresh checkout of the fixture has fresh modification times.
-LONG_AGO = time.time() - 30 * 24 * 3600
 
 
 def query(db: Path, sql: str, *params) -> list[tuple]:
@@ -50,11 +48,6 @@ def query(db: Path, sql: str, *params) -> list[tuple]:
         return c.execute(sql, params).fetchall()
     finally:
         c.close()
-
-
-def fixture_rows(db: Path = FIXTURE / 'ngshare.db') -> list[tuple]:
-    """(actual_name, checksum, size) of every files row."""
-    return query(db, 'SELECT actual_name, checksum, size FROM files ORDER BY _id')
 
 
 def files_on_disk(storage: Path) -> dict[str, bytes]:
@@ -70,23 +63,6 @@ def files_on_disk(storage: Path) -> dict[str, bytes]:
 FIXTURE_ORPHANS = sorted(
     set(files_on_disk(FIXTURE / 'files')) - {row[0] for row in fixture_rows()}
 )
-
-
-def copy_deployment(target: Path) -> tuple[Path, Path]:
-    """A private copy of the 0.6.0 database and storage folder, as an
-    administrator keeps them: same names, files last written long ago."""
-    target.mkdir(parents=True, exist_ok=True)
-    db = target / 'ngshare.db'
-    storage = target / 'files'
-    shutil.copy2(FIXTURE / 'ngshare.db', db)
-    shutil.copytree(FIXTURE / 'files', storage)
-    for path in storage.iterdir():
-        os.utime(path, (LONG_AGO, LONG_AGO))
-    return db, storage
-
-
-def sqlite_url(db: Path) -> str:
-    return f'sqlite:///{db}'
 
 
 def revision_of(db: Path) -> str:

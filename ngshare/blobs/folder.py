@@ -138,15 +138,8 @@ class FolderStore:
         with self._failures('write', key):
             if target.is_file():
                 return False
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(
-                dir=target.parent, prefix=BLOB_TEMPORARY_PREFIX
-            )
+            temporary = _written_beside(target, content, BLOB_TEMPORARY_PREFIX)
             try:
-                with os.fdopen(fd, 'wb') as stream:
-                    stream.write(content)
-                    stream.flush()
-                    os.fsync(stream.fileno())
                 os.replace(temporary, target)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -243,15 +236,8 @@ class FolderStore:
         target = self.path_for(name)
         with self._failures('write', name):
             if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd, temporary = tempfile.mkstemp(
-                    dir=target.parent, prefix=SECRET_PREFIX
-                )
+                temporary = _written_beside(target, content, SECRET_PREFIX)
                 try:
-                    with os.fdopen(fd, 'wb') as stream:
-                        stream.write(content)
-                        stream.flush()
-                        os.fsync(stream.fileno())
                     with contextlib.suppress(FileExistsError):
                         os.link(temporary, target)
                 finally:
@@ -259,3 +245,21 @@ class FolderStore:
                         os.unlink(temporary)
         with self._failures('read', name):
             return target.read_bytes()
+
+
+def _written_beside(target: Path, content: bytes, prefix: str) -> str:
+    """A temporary file named ``prefix...`` in ``target``'s folder (made if
+    needed) holding ``content``, flushed to disk; the caller moves it into
+    place. Removed again if writing it fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+    try:
+        with os.fdopen(fd, 'wb') as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return temporary
