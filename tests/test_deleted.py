@@ -273,8 +273,12 @@ def test_the_service_purges_expired_items_by_itself(start_ngshare, tmp_path):
     # The purge runs at start-up, before the server answers; the files go
     # once the grace is over (the sweep runs every second here).
     assert listed_items(server) == []
+    # The sweep removes a blob's file, then its record, in that order: wait
+    # for both.
     for _ in range(200):  # a bound, not a timing assertion
-        if not set(answers.values()) & stored_blobs(server):
+        if not set(answers.values()) & stored_blobs(server) and not released_records(
+            server
+        ):
             break
         time.sleep(0.1)
     assert not set(answers.values()) & stored_blobs(server)
