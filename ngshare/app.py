@@ -76,7 +76,7 @@ def make_app(runtime: Runtime, cookie_secret: bytes) -> Application:
         labels = {handler: route_template(p, handler) for p, handler in API_ROUTES}
         labels.update({HomeHandler: '/', OAuthCallbackHandler: '/oauth_callback'})
         labels[MetricsHandler] = '/metrics'
-        metrics = Metrics(labels, runtime.pool)
+        metrics = Metrics(labels)
         routes.append(
             (
                 prefix + 'metrics/?',

@@ -23,6 +23,10 @@ from __future__ import annotations
 
 from tornado.web import HTTPError
 
+# A body (or its framing) that cannot be read as a form: refused by the body
+# readers (``handlers``) and by the tree checks (``filetree``) alike.
+INVALID_BODY = 'Invalid request body'
+
 
 class ApiError(HTTPError):
     """A refusal with an HTTP status, a documented message and headers."""

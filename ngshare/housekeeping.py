@@ -117,13 +117,13 @@ def start_housekeeping(runtime: Runtime) -> Housekeeping:
 
     async def purge() -> None:
         try:
-            await IOLoop.current().run_in_executor(runtime.pool, purge_for, runtime)
+            await IOLoop.current().run_in_executor(runtime.writes, purge_for, runtime)
         except Exception:
             log.exception('Purging deleted items failed; will retry')
 
     async def sweep_now() -> None:
         try:
-            await IOLoop.current().run_in_executor(runtime.pool, sweep, runtime)
+            await IOLoop.current().run_in_executor(runtime.writes, sweep, runtime)
         except Exception:
             log.exception('Removing released blobs failed; will retry')
 

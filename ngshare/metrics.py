@@ -28,17 +28,15 @@ plus the standard ``process_*`` and ``python_*`` collectors.
 Everything is counted in :func:`observe`, which the application's access
 log (``ngshare.app.log_request``) calls once per answered request, so the
 operations stay free of bookkeeping. The sizes of an accepted upload are
-worked out from its ``files`` argument in the worker pool, off the event
-loop; they appear in the counters a moment after the answer.
+those of the tree the handler prepared (``BaseHandler.prepared``): nothing
+is decoded twice.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import re
-from concurrent.futures import Executor
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -84,7 +82,6 @@ UPLOAD_KINDS = {
     FeedbackHandler: 'feedback',
 }
 
-_WHITESPACE = ' \t\r\n'
 _GROUP = re.compile(r'\([^)]*\)')
 _ESCAPE = re.compile(r'\\(.)')
 
@@ -115,9 +112,8 @@ def route_template(pattern: str, handler: type) -> str:
 class Metrics:
     """The counters of one application, in a registry of their own."""
 
-    def __init__(self, routes: dict[type, str], pool: Executor | None = None):
+    def __init__(self, routes: dict[type, str]):
         self.routes = dict(routes)
-        self.pool = pool
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -172,46 +168,13 @@ class Metrics:
             return
         if kind == 'submission':
             self.submissions.inc()
-        files = request.arguments.get('files')
-        if not files:
-            return
-        if self.pool is None:
-            self.count_upload(kind, files[-1])
-            return
-        # A pool that is shut down (the server is stopping) refuses work.
-        with contextlib.suppress(RuntimeError):
-            self.pool.submit(self.count_upload, kind, files[-1])
-
-    def count_upload(self, kind: str, files_json: bytes) -> None:
-        count, size = tree_size(files_json)
-        self.stored_files.labels(kind).inc(count)
-        self.stored_bytes.labels(kind).inc(size)
+        prepared = getattr(handler, 'prepared', None)
+        if prepared is not None:
+            self.stored_files.labels(kind).inc(len(prepared.files))
+            self.stored_bytes.labels(kind).inc(prepared.size)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def tree_size(files_json: bytes | str) -> tuple[int, int]:
-    """Number of files and their decoded size, from an accepted ``files``.
-
-    The server accepted the tree, so every ``content`` is padded base64
-    (line breaks and spaces allowed): its decoded size follows from its
-    length without decoding it.
-    """
-    try:
-        tree = json.loads(files_json)
-    except (ValueError, RecursionError):  # never for an accepted tree
-        return 0, 0
-    count = size = 0
-    for entry in tree if isinstance(tree, list) else ():
-        content = entry.get('content') if isinstance(entry, dict) else None
-        if not isinstance(content, str):
-            continue
-        letters = len(content) - sum(content.count(c) for c in _WHITESPACE)
-        padding = content[len(content.rstrip('=' + _WHITESPACE)) :].count('=')
-        size += letters // 4 * 3 - padding
-        count += 1
-    return count, size
 
 
 class MetricsHandler(BaseHandler):
@@ -233,4 +196,4 @@ class MetricsHandler(BaseHandler):
         self.finish(self.metrics.exposition())
 
 
-__all__ = ['Metrics', 'MetricsHandler', 'route_template', 'tree_size']
+__all__ = ['Metrics', 'MetricsHandler', 'route_template']

@@ -15,11 +15,12 @@ defined in a leaf module: deciding who calls (:mod:`.auth`) needs no ORM.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .actor import Actor
 from .database.models import INSTRUCTOR, STUDENT, Course, RosterEntry
+from .database.prepared import prepared
 from .errors import permission_denied
 from .names import can_exist
 
@@ -36,11 +37,14 @@ def _role_of(session: Session, course: Course, user_id: str) -> str | None:
         # No row has this name (NUL, a lone surrogate): PostgreSQL would
         # refuse the query itself.
         return None
-    return session.scalar(
-        select(RosterEntry.role).where(
-            RosterEntry.course_id == course._id, RosterEntry.user_id == user_id
-        )
+    statement = prepared(
+        'role',
+        lambda: select(RosterEntry.role).where(
+            RosterEntry.course_id == bindparam('course'),
+            RosterEntry.user_id == bindparam('user'),
+        ),
     )
+    return session.scalar(statement, {'course': course._id, 'user': user_id})
 
 
 def role_in(session: Session, actor: Actor, course: Course) -> str | None:

@@ -37,7 +37,7 @@ from .database.opening import CREATE_FOLDER, DatabaseOpenError, open_database
 from .database.revisions import SchemaStatus
 from .handlers.base import DRAIN_FACTOR
 from .housekeeping import purge_for, start_housekeeping
-from .runtime import Runtime
+from .runtime import Runtime, writer_pool_for
 from .server import ProxyAwareHTTPServer
 from .version import __version__
 
@@ -177,6 +177,7 @@ def build_runtime(config: Config) -> Runtime:
         store=store,
         authenticator=make_authenticator(config),
         pool=ThreadPoolExecutor(config.worker_threads, thread_name_prefix='ngshare'),
+        write_pool=writer_pool_for(engine),
     )
 
 
@@ -257,6 +258,6 @@ async def serve(config: Config) -> None:
     finally:
         housekeeping.stop()
         server.stop()
-        runtime.pool.shutdown(wait=True, cancel_futures=True)
+        runtime.shutdown()
         runtime.engine.dispose()
         log.info('ngshare stopped')

@@ -195,7 +195,7 @@ class Ops:
 
 
 def _close(runtime: Runtime) -> None:
-    runtime.pool.shutdown(wait=True)
+    runtime.shutdown()
     runtime.engine.dispose()
 
 

@@ -170,7 +170,7 @@ class SharedServer(ApiClient):
             asyncio.run_coroutine_threadsafe(finish(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
-            self.runtime.pool.shutdown(wait=True, cancel_futures=True)
+            self.runtime.shutdown()
             self.runtime.engine.dispose()
         for name in SERVICE_LOGGERS:
             logging.getLogger(name).removeHandler(self._log_handler)

@@ -13,7 +13,8 @@ it, for the tests where a fresh process is not the point; ``_operations``
 calls the operations on a temporary SQLite file, without HTTP; ``_replicas`` and
 ``_races`` start several replicas on one database; ``_jupyterhub`` starts
 a real JupyterHub; ``_seaweedfs`` a real S3-compatible store (SeaweedFS) and
-fresh buckets on it. ``_exchange`` (the nbgrader exchange sites) is not
+fresh buckets on it; ``_counting_server`` an in-process server whose SQL
+statements are counted. ``_exchange`` (the nbgrader exchange sites) is not
 listed: it imports nbformat, two seconds that every run would pay, so the
 exchange test modules import its fixtures themselves.
 """
@@ -28,4 +29,5 @@ pytest_plugins = [
     '_races',
     '_jupyterhub',
     '_seaweedfs',
+    '_counting_server',
 ]

@@ -6,8 +6,6 @@ parsed with prometheus_client's own parser.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 
 import pytest
@@ -16,7 +14,7 @@ from _api import err, ok, tree
 from prometheus_client.parser import text_string_to_metric_families
 
 from ngshare.app import API_ROUTES
-from ngshare.metrics import route_template, tree_size
+from ngshare.metrics import route_template
 
 COURSE = 'Metrics 101 zoë'
 ASSIGNMENT = 'ps 1'
@@ -164,21 +162,6 @@ def test_route_labels_name_the_parameters():
     )
     assert len(set(labels.values())) == len(API_ROUTES)
     assert all('(' not in label and '\\' not in label for label in labels.values())
-
-
-@pytest.mark.parametrize(
-    'content',
-    [b'', b'a', b'ab', b'abc', b'abcd', bytes(range(256)) * 7],
-)
-def test_tree_size_is_the_decoded_size(content):
-    plain = base64.b64encode(content).decode()
-    broken = base64.encodebytes(content).decode()  # line breaks every 76
-    spaced = ' \r\n'.join(plain[i : i + 4] for i in range(0, len(plain), 4))
-    files = [
-        {'path': str(i), 'content': text}
-        for i, text in enumerate([plain, broken, spaced])
-    ]
-    assert tree_size(json.dumps(files)) == (3, 3 * len(content))
 
 
 def _names():

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..filetree import is_legal_path
+from ..paths import is_legal_path
 from .store import (
     BLOB_TEMPORARY_PREFIX,
     PROBE_PREFIX,
@@ -125,7 +125,7 @@ class FolderStore:
                 root=self.root,
             ) from error
 
-    def put(self, key: str, content: bytes) -> bool:
+    def put(self, key: str, content: bytes, *, md5_hex: str | None = None) -> bool:
         """Store ``content`` under ``key``; whether this call created it.
 
         The content is not hashed again: the caller computed ``key`` from
@@ -251,8 +251,12 @@ def _written_beside(target: Path, content: bytes, prefix: str) -> str:
     """A temporary file named ``prefix...`` in ``target``'s folder (made if
     needed) holding ``content``, flushed to disk; the caller moves it into
     place. Removed again if writing it fails."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
+    except FileNotFoundError:
+        # The first blob of its shard: a mkdir only then, not on every write.
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=prefix)
     try:
         with os.fdopen(fd, 'wb') as stream:
             stream.write(content)

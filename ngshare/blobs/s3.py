@@ -40,7 +40,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from ..filetree import is_legal_path
+from ..paths import is_legal_path
 from .s3_client import SCHEME, make_client, parse_location
 from .s3_errors import (
     CONFLICT_CODES,
@@ -177,7 +177,7 @@ class S3Store:
 
     # -- the BlobStore interface ---------------------------------------------
 
-    def put(self, key: str, content: bytes) -> bool:
+    def put(self, key: str, content: bytes, *, md5_hex: str | None = None) -> bool:
         """Store ``content`` under ``key``; whether this call created it.
 
         Whole or nothing: one PUT of the whole body with its Content-MD5, so
@@ -191,9 +191,9 @@ class S3Store:
         with self._failures('write', key):
             if self._head(name) is not None:
                 return False
-            return self._put_new(name, content)
+            return self._put_new(name, content, md5_hex)
 
-    def _put_new(self, name: str, content: bytes) -> bool:
+    def _put_new(self, name: str, content: bytes, md5_hex: str | None) -> bool:
         """PUT unless an object is there; whether this call created it.
 
         Conditional (``If-None-Match: *``: the store answers 412 if the key
@@ -207,7 +207,9 @@ class S3Store:
             'Key': name,
             'Body': content,
             'ContentLength': len(content),
-            'ContentMD5': base64.b64encode(hashlib.md5(content).digest()).decode(),  # noqa: S324
+            'ContentMD5': base64.b64encode(
+                bytes.fromhex(md5_hex) if md5_hex else hashlib.md5(content).digest()  # noqa: S324
+            ).decode(),
             'ContentType': 'application/octet-stream',
         }
         if self._conditional_puts:
@@ -332,7 +334,7 @@ class S3Store:
         """
         object_name = self.object_key(name)
         with self._failures('write', name):
-            self._put_new(object_name, content)
+            self._put_new(object_name, content, None)
         with self._failures('read', name):
             answer = self.client.get_object(Bucket=self.bucket, Key=object_name)
             with contextlib.closing(answer['Body']) as body:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..filetree import is_legal_path
+from ..paths import is_legal_path
 from .s3_errors import READ_TIMEOUT
 from .store import StorageError
 

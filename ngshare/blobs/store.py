@@ -194,10 +194,12 @@ class BlobStore(Protocol):
         """Create the store if needed and prove that blobs can be written;
         else raise :class:`StorageError` with the one line start-up shows."""
 
-    def put(self, key: str, content: bytes) -> bool:
+    def put(self, key: str, content: bytes, *, md5_hex: str | None = None) -> bool:
         """Store ``content`` under ``key`` (its :func:`blob_key`, which the
         caller computed already); whether this call created it. Atomic: a
-        failure (:class:`BlobStoreFailure`) leaves nothing under ``key``."""
+        failure (:class:`BlobStoreFailure`) leaves nothing under ``key``.
+        ``md5_hex``, the content's md5 when the caller has it, spares a
+        store that checks transfers by md5 hashing the content again."""
 
     def put_stream(self, key: str, stream: BinaryIO) -> None:
         """Store what ``stream`` yields (read in pieces) under ``key``,

@@ -21,7 +21,7 @@ class AssignmentHandler(BaseHandler):
             assignments.release_assignment,
             course_id,
             assignment_id,
-            self.arg('files'),
+            await self.upload(),
             write=True,
         )
 

@@ -27,6 +27,11 @@ Large uploads and downloads are handled with few copies of their content
 pool from the buffer it was received into (:mod:`.forms`) and its large
 values are decoded to ``str`` once, there; a tree answer is written out
 piece by piece (:mod:`.downloads`).
+
+An upload's tree is decoded, hashed and written to the blob store in the
+worker pool before its operation's transaction begins (:meth:`upload`,
+:mod:`ngshare.operations.uploads`), and write transactions run where
+``Runtime.writes`` says (on SQLite one thread, so writers queue in order).
 """
 
 from __future__ import annotations
@@ -35,21 +40,21 @@ import contextlib
 import functools
 import json
 import logging
-import traceback
 from functools import partial
-from http import HTTPStatus
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
-from tornado.web import HTTPError, RequestHandler, stream_request_body
+from tornado.web import RequestHandler, stream_request_body
 
 from ..actor import Actor
 from ..auth import LOGIN_REQUIRED
 from ..errors import ApiError
-from ..logsafe import redact
+from ..large_tree import BodySlice
 from ..operations.runner import run_operation
+from ..operations.uploads import PreparedUpload
 from ..runtime import Runtime
 from .downloads import write_tree
+from .envelope import JsonErrors
 from .forms import read_form_body
 from .intake import (
     BODY_TIMEOUT,
@@ -58,6 +63,7 @@ from .intake import (
     Reservation,
     announced_length,
 )
+from .uploading import prepare_upload
 
 log = logging.getLogger('ngshare.handlers')
 
@@ -66,6 +72,10 @@ _HTTP_METHODS = ('GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS')
 # 413 answer; beyond this many times the limit the connection is just closed.
 DRAIN_FACTOR = 16
 REQUEST_TOO_LARGE = 'Request too large'
+# The upload formats this server takes beyond the documented ``files`` field
+# (docs/api.md), announced on every answer for clients that can use them.
+UPLOAD_FORMATS_HEADER = 'Ngshare-Upload-Formats'
+UPLOAD_FORMATS = 'multipart'
 
 
 def after_body(method):
@@ -93,7 +103,7 @@ def after_body(method):
 
 
 @stream_request_body
-class BaseHandler(RequestHandler):
+class BaseHandler(JsonErrors, RequestHandler):
     """JSON envelope, bounded bodies, authentication and the worker pool."""
 
     # Whether an anonymous request is refused before the method runs.
@@ -112,6 +122,10 @@ class BaseHandler(RequestHandler):
     _watchdog: BodyWatchdog | None = None
     _reservation: Reservation | None = None
     _finish_future = None
+    # The file parts of a raw-parts upload, until upload() takes them.
+    _raw_parts: list[bytes] | None = None
+    # The tree of an upload once prepared (the metrics count it).
+    prepared: PreparedUpload | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -147,6 +161,7 @@ class BaseHandler(RequestHandler):
         self.set_header('X-Content-Type-Options', 'nosniff')
         self.set_header('X-Frame-Options', 'DENY')
         self.set_header('Content-Security-Policy', "frame-ancestors 'none'")
+        self.set_header(UPLOAD_FORMATS_HEADER, UPLOAD_FORMATS)
 
     def finish(self, chunk=None):
         # Kept, so that an answer given before the body can be awaited (see
@@ -298,7 +313,7 @@ class BaseHandler(RequestHandler):
         # freed while the form is decoded (forms.read_form_body).
         owned = [self._body]
         self._body = bytearray()
-        await read_form_body(self.request, owned, self.runtime.pool)
+        self._raw_parts = await read_form_body(self.request, owned, self.runtime.pool)
 
     def refuse_anonymous(self):
         """Browsers go to the Hub login; API clients get a JSON refusal."""
@@ -318,14 +333,28 @@ class BaseHandler(RequestHandler):
         """A query parameter or form field; None when absent."""
         return self.get_argument(name, None, strip=False)
 
+    def decode_argument(self, value, name=None):
+        # The ``files`` of a large body stays in the body's buffer
+        # (forms.BodySlice) for upload(); read as bytes anywhere else.
+        if isinstance(value, BodySlice):
+            value = bytes(value)
+        return super().decode_argument(value, name=name)
+
     def list_only(self) -> bool:
         return self.get_argument('list_only', 'false') == 'true'
+
+    async def upload(self) -> PreparedUpload:
+        """The request's tree, decoded, hashed and written to the store in
+        the worker pool (:func:`.uploading.prepare_upload`)."""
+        self.prepared = await prepare_upload(self)
+        return self.prepared
 
     # Running operations
 
     async def run(self, operation, *args, write: bool = False) -> dict:
+        executor = self.runtime.writes if write else self.runtime.pool
         return await IOLoop.current().run_in_executor(
-            self.runtime.pool,
+            executor,
             partial(
                 run_operation, self.runtime, self.actor, operation, args, write=write
             ),
@@ -340,51 +369,6 @@ class BaseHandler(RequestHandler):
         """Run ``operation`` and write its ``files`` out piece by piece."""
         fields = await self.run(operation, *args)
         await write_tree(self, fields, list_only=self.list_only())
-
-    # Logging: URIs are redacted so a token in a query string never reaches a log.
-
-    def _request_summary(self) -> str:
-        request = self.request
-        return f'{request.method} {redact(request.uri)} ({request.remote_ip})'
-
-    def log_exception(self, typ, value, tb) -> None:
-        if isinstance(value, HTTPError):
-            super().log_exception(typ, value, tb)
-            return
-        log.error(
-            'Uncaught exception %s', self._request_summary(), exc_info=(typ, value, tb)
-        )
-
-    # Errors: an ApiError raised by a handler method (or by an operation it
-    # runs) reaches write_error through Tornado's own handling, which logs
-    # nothing for it (it has no log_message) and sends the error.
-
-    def send_api_error(self, error: ApiError) -> None:
-        """Answer ``error`` now: a refusal before or during the body.
-
-        Not raised, since Tornado is still receiving the request."""
-        self.send_error(
-            error.status_code, exc_info=(type(error), error, error.__traceback__)
-        )
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        """The JSON envelope for every error answer (as JupyterHub's APIHandler)."""
-        self.set_header('Content-Type', 'application/json; charset=UTF-8')
-        exc_info = kwargs.get('exc_info')
-        error = exc_info[1] if exc_info else None
-        if isinstance(error, ApiError):
-            message = error.message_for(self.config.debug)
-            for name, value in error.headers.items():
-                self.set_header(name, value)
-        elif status_code >= 500:
-            message = 'Internal server error'
-            if self.config.debug and exc_info:
-                message += ': ' + ''.join(traceback.format_exception(*exc_info))
-        elif isinstance(error, HTTPError) and error.reason:
-            message = error.reason
-        else:
-            message = HTTPStatus(status_code).phrase
-        self.finish(json.dumps({'success': False, 'message': message}))
 
 
 class NotFoundHandler(BaseHandler):

@@ -23,6 +23,6 @@ class FeedbackHandler(BaseHandler):
             assignment_id,
             student_id,
             self.arg('timestamp'),
-            self.arg('files'),
+            await self.upload(),
             write=True,
         )

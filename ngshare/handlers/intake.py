@@ -32,7 +32,7 @@ from tornado.http1connection import is_transfer_encoding_chunked
 from tornado.httputil import HTTPHeaders, HTTPInputError
 from tornado.ioloop import IOLoop
 
-from ..errors import ApiError
+from ..errors import INVALID_BODY, ApiError
 
 __all__ = [
     'BODY_TIMEOUT',
@@ -49,9 +49,8 @@ __all__ = [
 
 SERVER_BUSY = 'Server busy, try again later'
 BODY_TIMEOUT = 'Request timeout'
-# A body (or its framing) that cannot be read as a form, and a urlencoded
-# body of more fields than Tornado parses.
-INVALID_BODY = 'Invalid request body'
+# A urlencoded body of more fields than Tornado parses (INVALID_BODY, for a
+# body that cannot be read as a form, is in ngshare.errors).
 TOO_MANY_FIELDS = 'Too many form fields'
 # What a 503 for a full budget suggests to the client (Retry-After).
 RETRY_AFTER_SECONDS = 5

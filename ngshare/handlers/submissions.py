@@ -21,8 +21,9 @@ class StudentSubmissionsHandler(BaseHandler):
 class SubmitHandler(BaseHandler):
     @after_body
     async def post(self, course_id, assignment_id):
+        upload = await self.upload()
         await self.answer(
-            submissions.submit, course_id, assignment_id, self.arg('files'), write=True
+            submissions.submit, course_id, assignment_id, upload, write=True
         )
 
 

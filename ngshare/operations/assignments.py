@@ -6,7 +6,6 @@ from sqlalchemy import select
 
 from ..database.models import Assignment
 from ..errors import conflict
-from ..filetree import parse_tree
 from ..names import require_new_name
 from ..permissions import require_instructor, require_member
 from .context import Context
@@ -19,10 +18,15 @@ from .lookup import (
     find_assignment,
     find_course,
 )
-from .trees import list_tree, release_blobs, store_tree
+from .shortcuts import assignment_names
+from .trees import list_tree, release_blobs, store_tree, upload_tree
+from .uploads import PreparedUpload
 
 
 def list_assignments(ctx: Context, course_id: str) -> dict:
+    names = assignment_names(ctx.session, ctx.actor, course_id)
+    if names is not None:
+        return {'assignments': names}
     course = find_course(ctx.session, course_id)
     require_member(ctx.session, ctx.actor, course)
     names = ctx.session.scalars(
@@ -41,7 +45,7 @@ def get_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
 
 
 def release_assignment(
-    ctx: Context, course_id: str, assignment_id: str, files_json: str | None
+    ctx: Context, course_id: str, assignment_id: str, files: PreparedUpload | str | None
 ) -> dict:
     # The course stays until this commits; a concurrent release of the same
     # name is caught by the unique constraint (the loser's retry answers 409).
@@ -50,7 +54,7 @@ def release_assignment(
     if assignment_exists(ctx.session, course, assignment_id):
         raise conflict('Assignment already exists')
     require_new_name(assignment_id)
-    tree = parse_tree(files_json, ctx.max_file_size)
+    tree = upload_tree(ctx, files)
     assignment = Assignment(id=assignment_id, course_id=course._id)
     assignment.files = store_tree(ctx, tree)
     ctx.session.add(assignment)

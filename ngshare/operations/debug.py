@@ -11,6 +11,7 @@ import datetime
 
 from sqlalchemy import delete, select, text
 
+from ..blobs.store import blob_key
 from ..database.models import (
     INSTRUCTOR,
     STUDENT,
@@ -134,5 +135,8 @@ def init(ctx: Context) -> dict:
 def _tree(ctx: Context, files: dict[str, bytes]) -> list[File]:
     return store_tree(
         ctx,
-        [TreeFile(path, content, md5_hex(content)) for path, content in files.items()],
+        [
+            TreeFile(path, content, md5_hex(content), blob_key(content))
+            for path, content in files.items()
+        ],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..errors import bad_request
-from ..filetree import parse_tree
 from ..permissions import require_instructor, require_self_or_instructor
 from ..timestamps import format_timestamp, parse_timestamp
 from .context import Context
@@ -15,7 +14,8 @@ from .lookup import (
     find_submission,
     require_student_found,
 )
-from .trees import list_tree, release_blobs, store_tree
+from .trees import list_tree, release_blobs, store_tree, upload_tree
+from .uploads import PreparedUpload
 
 
 def _submission_at(
@@ -39,7 +39,7 @@ def upload_feedback(
     assignment_id: str,
     student_id: str,
     timestamp: str | None,
-    files_json: str | None,
+    files: PreparedUpload | str | None,
 ) -> dict:
     # Two uploads for one submission queue on its row: the second reads the
     # feedback the first committed and replaces it whole (last wins).
@@ -48,7 +48,7 @@ def upload_feedback(
     submission = _submission_at(
         ctx, course, assignment_id, student_id, timestamp, write=True
     )
-    tree = parse_tree(files_json, ctx.max_file_size)
+    tree = upload_tree(ctx, files)
     release_blobs(ctx, [row.actual_name for row in submission.feedback])
     submission.feedback = store_tree(ctx, tree)
     ctx.session.flush()

@@ -29,10 +29,10 @@ SQLAlchemy emits no ``FOR`` clause there.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from sqlalchemy import Table, exists, or_, select
+from sqlalchemy import Select, Table, bindparam, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from ..database.models import (
     Submission,
     User,
 )
+from ..database.prepared import prepared as cached_statement
 from ..errors import bad_request, not_found
 from ..names import ILLEGAL_NAME, can_exist, is_legal_new_name
 
@@ -62,14 +63,22 @@ def locked(query, lock: Lock | None):
     return query.with_for_update(**lock).execution_options(populate_existing=True)
 
 
+def prepared(name: str, lock: Lock | None, build: Callable[[], Select]) -> Select:
+    """``build()`` taking ``lock``, built once per process
+    (:mod:`ngshare.database.prepared`); the locks are this module's
+    constants, so their identity names them."""
+    return cached_statement((name, id(lock)), lambda: locked(build(), lock))
+
+
 def find_course(
     session: Session, course_id: str, *, lock: Lock | None = None
 ) -> Course:
     course = None
     if can_exist(course_id):
-        course = session.scalar(
-            locked(select(Course).where(Course.id == course_id), lock)
+        statement = prepared(
+            'course', lock, lambda: select(Course).where(Course.id == bindparam('name'))
         )
+        course = session.scalar(statement, {'name': course_id})
     if course is None:
         raise not_found('Course not found')
     return course
@@ -90,14 +99,16 @@ def find_assignment(
 ) -> Assignment:
     assignment = None
     if can_exist(assignment_id):
+        statement = prepared(
+            'assignment',
+            lock,
+            lambda: select(Assignment).where(
+                Assignment.course_id == bindparam('course'),
+                Assignment.id == bindparam('name'),
+            ),
+        )
         assignment = session.scalar(
-            locked(
-                select(Assignment).where(
-                    Assignment.course_id == course._id,
-                    Assignment.id == assignment_id,
-                ),
-                lock,
-            )
+            statement, {'course': course._id, 'name': assignment_id}
         )
     if assignment is None:
         raise not_found('Assignment not found')
@@ -124,12 +135,24 @@ def roster_entry(
 ) -> RosterEntry | None:
     if not can_exist(user_id):
         return None
-    query = select(RosterEntry).where(
-        RosterEntry.course_id == course._id, RosterEntry.user_id == user_id
+    values = {'course': course._id, 'user': user_id}
+    if role is None:
+        statement = prepared('roster entry', None, _roster_entry_query)
+    else:
+        statement = prepared(
+            'roster entry in role',
+            None,
+            lambda: _roster_entry_query().where(RosterEntry.role == bindparam('role')),
+        )
+        values['role'] = role
+    return session.scalar(statement, values)
+
+
+def _roster_entry_query() -> Select:
+    return select(RosterEntry).where(
+        RosterEntry.course_id == bindparam('course'),
+        RosterEntry.user_id == bindparam('user'),
     )
-    if role is not None:
-        query = query.where(RosterEntry.role == role)
-    return session.scalar(query)
 
 
 def roster_of(session: Session, course: Course, role: str) -> list[RosterEntry]:
@@ -154,13 +177,18 @@ def require_student_found(
         return
     if not can_exist(student_id):
         raise not_found('Student not found')
-    submitted = session.scalar(
-        select(
+    statement = prepared(
+        'has submitted',
+        None,
+        lambda: select(
             exists().where(
-                Submission.assignment_id == assignment._id,
-                Submission.student_id == student_id,
+                Submission.assignment_id == bindparam('assignment'),
+                Submission.student_id == bindparam('student'),
             )
-        )
+        ),
+    )
+    submitted = session.scalar(
+        statement, {'assignment': assignment._id, 'student': student_id}
     )
     if not submitted:
         raise not_found('Student not found')
@@ -177,18 +205,39 @@ def find_submission(
     """The submission at ``timestamp``, or the latest one when it is None."""
     if not can_exist(student_id):
         raise not_found('Submission not found')
-    query = select(Submission).where(
-        Submission.assignment_id == assignment._id,
-        Submission.student_id == student_id,
-    )
+    values = {'assignment': assignment._id, 'student': student_id}
     if timestamp is None:
-        query = query.order_by(Submission.timestamp.desc(), Submission._id.desc())
+        statement = prepared(
+            'latest submission',
+            lock,
+            lambda: (
+                _submissions_of_query()
+                .order_by(Submission.timestamp.desc(), Submission._id.desc())
+                .limit(1)
+            ),
+        )
     else:
-        query = query.where(Submission.timestamp == timestamp)
-    submission = session.scalars(locked(query.limit(1), lock)).first()
+        statement = prepared(
+            'submission at',
+            lock,
+            lambda: (
+                _submissions_of_query()
+                .where(Submission.timestamp == bindparam('timestamp'))
+                .limit(1)
+            ),
+        )
+        values['timestamp'] = timestamp
+    submission = session.scalars(statement, values).first()
     if submission is None:
         raise not_found('Submission not found')
     return submission
+
+
+def _submissions_of_query() -> Select:
+    return select(Submission).where(
+        Submission.assignment_id == bindparam('assignment'),
+        Submission.student_id == bindparam('student'),
+    )
 
 
 def files_of_assignments(session: Session, assignment_pks: list[int]) -> list[str]:

@@ -40,6 +40,7 @@ from ..errors import ApiError
 from ..runtime import Runtime
 from .context import Context
 from .released import release_in
+from .uploads import created_by
 
 log = logging.getLogger('ngshare.operations')
 
@@ -125,6 +126,9 @@ def run_operation(
                     actor=actor,
                     max_file_size=runtime.config.max_file_size,
                     keep_deleted=runtime.config.deleted_retention_days > 0,
+                    # Blobs written before the transaction (.uploads) are
+                    # removed with the unit of work's own if it fails.
+                    created_blobs=created_by(args),
                 )
                 result = operation(ctx, *args)
                 deferred = release_in(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..database.models import Submission
-from ..filetree import parse_tree
+from ..database.prepared import prepared
 from ..permissions import require_instructor, require_member, require_self_or_instructor
 from ..timestamps import format_timestamp, parse_timestamp, utc_now
 from .context import Context
@@ -19,7 +19,9 @@ from .lookup import (
     find_submission,
     require_student_found,
 )
-from .trees import list_tree, store_tree
+from .shortcuts import student_submissions
+from .trees import list_tree, store_tree, upload_tree
+from .uploads import PreparedUpload
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
@@ -48,23 +50,32 @@ def list_submissions(ctx: Context, course_id: str, assignment_id: str) -> dict:
 def list_student_submissions(
     ctx: Context, course_id: str, assignment_id: str, student_id: str
 ) -> dict:
+    rows = student_submissions(
+        ctx.session, ctx.actor, course_id, assignment_id, student_id
+    )
+    if rows is not None:
+        return {'submissions': [_describe(row) for row in rows]}
     course = find_course(ctx.session, course_id)
     require_self_or_instructor(ctx.session, ctx.actor, course, student_id)
     assignment = find_assignment(ctx.session, course, assignment_id)
     require_student_found(ctx.session, course, assignment, student_id)
-    rows = ctx.session.scalars(
-        _ordered(
+    statement = prepared(
+        'submissions of a student',
+        lambda: _ordered(
             select(Submission).where(
-                Submission.assignment_id == assignment._id,
-                Submission.student_id == student_id,
+                Submission.assignment_id == bindparam('assignment'),
+                Submission.student_id == bindparam('student'),
             )
-        )
+        ),
+    )
+    rows = ctx.session.scalars(
+        statement, {'assignment': assignment._id, 'student': student_id}
     )
     return {'submissions': [_describe(row) for row in rows]}
 
 
 def submit(
-    ctx: Context, course_id: str, assignment_id: str, files_json: str | None
+    ctx: Context, course_id: str, assignment_id: str, files: PreparedUpload | str | None
 ) -> dict:
     # Course and assignment stay until this commits (a delete in flight
     # commits first, and this answers 404); submissions never queue behind
@@ -72,8 +83,11 @@ def submit(
     course = find_course(ctx.session, course_id, lock=KEEP)
     require_member(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id, lock=KEEP)
-    tree = parse_tree(files_json, ctx.max_file_size)
-    ensure_user(ctx.session, ctx.actor.name)
+    tree = upload_tree(ctx, files)
+    if ctx.actor.is_admin:
+        # A member has a users row already (their roster entry refers to
+        # it); an admin may submit without one.
+        ensure_user(ctx.session, ctx.actor.name)
     submission = Submission(
         assignment_id=assignment._id,
         student_id=ctx.actor.name,
@@ -93,11 +107,15 @@ def _next_timestamp(ctx: Context, assignment_pk: int) -> datetime.datetime:
     concurrent duplicate is still caught by the unique constraint.
     """
     now = utc_now()
+    statement = prepared(
+        'latest timestamp',
+        lambda: select(func.max(Submission.timestamp)).where(
+            Submission.assignment_id == bindparam('assignment'),
+            Submission.student_id == bindparam('student'),
+        ),
+    )
     latest = ctx.session.scalar(
-        select(func.max(Submission.timestamp)).where(
-            Submission.assignment_id == assignment_pk,
-            Submission.student_id == ctx.actor.name,
-        )
+        statement, {'assignment': assignment_pk, 'student': ctx.actor.name}
     )
     if latest is not None and latest >= now:
         return latest + _ONE_MICROSECOND

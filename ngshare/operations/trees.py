@@ -5,28 +5,39 @@ from __future__ import annotations
 import dataclasses
 
 from ..blobs.lifecycle import lock_blob
-from ..blobs.store import blob_key
 from ..database.models import File
-from ..filetree import TreeFile
+from ..filetree import TreeFile, parse_tree
 from .context import Context
+from .uploads import PreparedUpload
+
+
+def upload_tree(ctx: Context, files: PreparedUpload | str | None) -> list[TreeFile]:
+    """The uploaded tree: prepared before the transaction (the request
+    path, :mod:`.uploads`), or the ``files`` JSON decoded now (operations
+    called directly, as the debug actions and tests do)."""
+    if isinstance(files, PreparedUpload):
+        return files.tree()
+    return parse_tree(files, ctx.max_file_size)
 
 
 def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
-    """Write every file's blob and return the (unsaved) rows naming them.
+    """Make sure every file's blob is stored; the (unsaved) rows naming them.
 
     Runs inside the request's write transaction, after its first statement:
     on SQLite that transaction already holds the write lock, and on
     PostgreSQL a shared advisory lock per blob is taken here. The clean-up of
     a failed request removes blobs only under the matching exclusive lock,
     so it can never delete a blob that this transaction is about to commit a
-    reference to. Each file is hashed once: its key goes to the store with
-    the content.
+    reference to. A blob written before the transaction (:mod:`.uploads`)
+    costs one existence check here, and is written again if a clean-up
+    removed it meanwhile. The content is not hashed again: the tree carries
+    its md5 and key.
     """
     rows = []
     for item in tree:
-        key = blob_key(item.content)
+        key = item.key
         lock_blob(ctx.session, key, shared=True)
-        if ctx.store.put(key, item.content):
+        if ctx.store.put(key, item.content, md5_hex=item.checksum):
             ctx.created_blobs.append(key)
         rows.append(
             File(

@@ -1,0 +1,114 @@
+"""One statement for the lists that every student asks for, most of the time.
+
+``nbgrader list`` asks for a course's assignments and for the caller's own
+submissions, for every student, over and over. Answered step by step, such
+a list costs three or four statements (the course, the caller's role, the
+assignment, whether the student is known) before the one that reads the
+list. When the list is not empty, everything those steps check is implied
+by one statement that joins them: the course and assignment exist (the
+rows join), the caller may read it (the roster condition), and the student
+is known (they have submissions). So that statement is tried first; when it
+finds nothing (an empty list, or any refusal), the caller goes the long way,
+which gives exactly the answer and message it always gave.
+
+Each function returns the rows, or None for "go the long way". Names that
+cannot exist (:func:`ngshare.names.can_exist`) always go the long way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, exists, select
+from sqlalchemy.orm import Session
+
+from ..actor import Actor
+from ..database.models import (
+    INSTRUCTOR,
+    STUDENT,
+    Assignment,
+    Course,
+    RosterEntry,
+    Submission,
+)
+from ..database.prepared import prepared
+from ..names import can_exist
+
+__all__ = ['assignment_names', 'student_submissions']
+
+
+def _member_of_course(*roles_allowed) -> object:
+    """The caller (``:actor``) has a roster entry in the course joined."""
+    return exists().where(
+        RosterEntry.course_id == Course._id,
+        RosterEntry.user_id == bindparam('actor'),
+        *roles_allowed,
+    )
+
+
+def assignment_names(session: Session, actor: Actor, course_id: str) -> list | None:
+    """``list_assignments``: the names, for a member (or an admin)."""
+    if not (can_exist(course_id) and can_exist(actor.name)):
+        return None
+
+    def build():
+        query = (
+            select(Assignment.id)
+            .join(Course, Course._id == Assignment.course_id)
+            .where(Course.id == bindparam('course'))
+            .order_by(Assignment._id)
+        )
+        return query if actor.is_admin else query.where(_member_of_course())
+
+    statement = prepared(('assignment names', actor.is_admin), build)
+    names = list(session.scalars(statement, {'course': course_id, 'actor': actor.name}))
+    return names or None
+
+
+def student_submissions(
+    session: Session,
+    actor: Actor,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+) -> list | None:
+    """``list_student_submissions``: the rows, for an admin, an instructor,
+    or the student themself."""
+    names = (course_id, assignment_id, student_id, actor.name)
+    if not all(can_exist(name) for name in names):
+        return None
+
+    if actor.is_admin:
+        kind = 'admin'
+    elif actor.name == student_id:
+        kind = 'self'  # a student reads their own, an instructor anyone's
+    else:
+        kind = 'other'  # only an instructor reads someone else's
+
+    def build():
+        query = (
+            select(Submission)
+            .join(Assignment, Assignment._id == Submission.assignment_id)
+            .join(Course, Course._id == Assignment.course_id)
+            .where(
+                Course.id == bindparam('course'),
+                Assignment.id == bindparam('assignment'),
+                Submission.student_id == bindparam('student'),
+            )
+            .order_by(Submission.timestamp, Submission._id)
+        )
+        if kind == 'admin':
+            return query
+        if kind == 'self':
+            roles = RosterEntry.role.in_([INSTRUCTOR, STUDENT])
+        else:
+            roles = RosterEntry.role == INSTRUCTOR
+        return query.where(_member_of_course(roles))
+
+    statement = prepared(('student submissions', kind), build)
+    values = {
+        'course': course_id,
+        'assignment': assignment_id,
+        'student': student_id,
+        'actor': actor.name,
+    }
+    rows = list(session.scalars(statement, values))
+    return rows or None
