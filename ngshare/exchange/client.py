@@ -9,6 +9,12 @@ Failures become one :class:`NgshareError` whose message says what went wrong
 in words a student can act on: the server's own ``message`` for refusals,
 the address for an unreachable server, the status and the start of the body
 for a reply that is not ngshare's JSON. Network errors are retried once.
+
+Uploads of a directory tree (:meth:`NgshareClient.upload`) use the raw-parts
+encoding when the server's latest answer offered it
+(``Ngshare-Upload-Formats: multipart``), else the documented ``files``
+field, so that the plugin keeps working with ngshare 0.6.0 and behind a
+proxy that drops the header.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import os
 import socket
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import requests
 import urllib3
+
+from .uploads import MULTIPART, UploadFile, files_field, multipart_parts
 
 # urllib3 >= 2 tells a host name that cannot be resolved apart.
 _NameResolutionError = getattr(
@@ -32,6 +40,7 @@ _NameResolutionError = getattr(
 
 __all__ = [
     'KUBERNETES_URL',
+    'UPLOAD_FORMATS_HEADER',
     'NgshareClient',
     'NgshareError',
     'current_user',
@@ -41,6 +50,10 @@ __all__ = [
 #: Where the ngshare service is in Zero to JupyterHub (the proxy's in-cluster
 #: DNS name), used when no URL is configured and we run in a pod.
 KUBERNETES_URL = 'http://proxy-public/services/ngshare'
+
+#: The answer header naming the upload formats a server takes beyond the
+#: documented one (a comma-separated list).
+UPLOAD_FORMATS_HEADER = 'Ngshare-Upload-Formats'
 
 #: Hints appended to some server messages.
 HINTS = {
@@ -191,6 +204,10 @@ class NgshareClient:
         self.retry_delay = retry_delay
         self.log = log
         self.session = requests.Session()
+        #: The upload formats the latest answer offered (its
+        #: Ngshare-Upload-Formats header); empty before any answer, and
+        #: after an answer without the header.
+        self.upload_formats: frozenset[str] = frozenset()
 
     def close(self) -> None:
         self.session.close()
@@ -204,10 +221,13 @@ class NgshareClient:
         *,
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
+        parts: Sequence[tuple[str, tuple]] | None = None,
     ) -> dict:
         """Send one request; return ngshare's JSON on success, else raise.
 
         ``segments`` are raw path segments (each percent-encoded here).
+        ``parts`` (``requests``' ``files=``) makes the body
+        ``multipart/form-data``, ``data`` its fields without a filename.
         """
         method = method.upper()
         url = f'{self.url}/{quote_path(segments)}'
@@ -225,6 +245,7 @@ class NgshareClient:
                     url,
                     params=params,
                     data=body or None,
+                    files=parts or None,
                     headers=headers,
                     timeout=self.timeout,
                     allow_redirects=False,
@@ -249,7 +270,35 @@ class NgshareClient:
                     f' ({_reason(exc)}); the change may or may not have been'
                     ' made, check before trying again'
                 ) from None
+        self.upload_formats = _upload_formats(response)
         return self._answer(method, url, response)
+
+    def upload(
+        self,
+        method: str,
+        segments: Iterable[str],
+        files: Sequence[UploadFile],
+        **fields: str,
+    ) -> dict:
+        """Send a directory tree with the form ``fields``, as :meth:`request`.
+
+        Raw parts (``multipart/form-data``: the ``fields``, a ``manifest``,
+        one ``file`` part of raw bytes per file) when the latest answer of
+        the server offered ``multipart``; otherwise, also when nothing has
+        been answered yet, the documented urlencoded ``files`` field, the
+        same bytes as before the extension. Callers ask the server something
+        first where they can (a command's GET), so that the choice is made
+        on what this server said.
+        """
+        if MULTIPART in self.upload_formats:
+            if self.log is not None:
+                self.log.debug('Uploading %d files as raw parts', len(files))
+            return self.request(
+                method, segments, data=fields, parts=multipart_parts(files)
+            )
+        return self.request(
+            method, segments, data={**fields, 'files': files_field(files)}
+        )
 
     def _answer(self, method: str, url: str, response: requests.Response) -> dict:
         try:
@@ -283,3 +332,9 @@ class NgshareClient:
 
     def delete(self, *segments: str, **data: Any) -> dict:
         return self.request('DELETE', segments, data=data)
+
+
+def _upload_formats(response: requests.Response) -> frozenset[str]:
+    """The formats an answer's Ngshare-Upload-Formats header names."""
+    value = response.headers.get(UPLOAD_FORMATS_HEADER, '')
+    return frozenset(name.strip().lower() for name in value.split(',') if name.strip())

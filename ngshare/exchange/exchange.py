@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -22,6 +20,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from .client import NgshareClient, NgshareError, current_user, resolve_url
 from .tree import UnsafeTree, plan_tree, target_inside
+from .uploads import UploadFile, upload_file
 
 __all__ = ['Exchange', 'UnsafeTree', 'checksum_of', 'describe_os_error']
 
@@ -177,13 +176,15 @@ class Exchange(ABCExchange):
 
     # -- directory trees -----------------------------------------------------
 
-    def encode_tree(self, root: str, what: str) -> str:
-        """The files under ``root`` as ngshare's directory tree (JSON text).
+    def encode_tree(self, root: str, what: str) -> list[UploadFile]:
+        """The files under ``root`` to upload as ngshare's directory tree.
 
-        Honours ``CourseDirectory.ignore``, ``include`` and
-        ``max_file_size`` with nbgrader's own filter (ignored files are
-        logged, too large ones with a warning) and fails when what is left
-        is larger than ``CourseDirectory.max_dir_size``.
+        :meth:`NgshareClient.upload` encodes them as the server takes them
+        (raw parts or the documented base64 JSON). Honours
+        ``CourseDirectory.ignore``, ``include`` and ``max_file_size`` with
+        nbgrader's own filter (ignored files are logged, too large ones with
+        a warning) and fails when what is left is larger than
+        ``CourseDirectory.max_dir_size``.
         """
         coursedir = self.coursedir
         skip = ignore_patterns(
@@ -217,16 +218,9 @@ class Exchange(ABCExchange):
         files = []
         for rel, full in chosen:
             with open(full, 'rb') as handle:
-                content = handle.read()
-            files.append(
-                {
-                    'path': rel,
-                    'content': base64.b64encode(content).decode('ascii'),
-                    'checksum': hashlib.md5(content).hexdigest(),  # noqa: S324
-                }
-            )
-            self.log.debug('Uploading %s (%d bytes)', rel, len(content))
-        return json.dumps(files)
+                files.append(upload_file(rel, handle.read()))
+            self.log.debug('Uploading %s (%d bytes)', rel, len(files[-1].content))
+        return files
 
     def ignored_on_download(self, path: PurePosixPath) -> bool:
         """Like nbgrader's fetch: skip paths with a part in ``ignore``."""

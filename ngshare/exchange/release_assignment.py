@@ -53,8 +53,11 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
                     course_id,
                     assignment_id,
                 )
+        # The encoding follows the latest answer of the server: with --force
+        # the DELETE's; without, this POST is the command's first request,
+        # so it is the documented base64 JSON, which every server takes.
         try:
-            self.client.post('assignment', course_id, assignment_id, files=files)
+            self.client.upload('POST', ('assignment', course_id, assignment_id), files)
         except NgshareError as exc:
             if exc.message == 'Assignment already exists':
                 self.fail(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import glob
-import hashlib
-import json
 import os
 import re
 from collections import defaultdict
@@ -16,6 +13,7 @@ from nbgrader.exchange.abc import (
 
 from .client import NgshareError
 from .exchange import Exchange
+from .uploads import upload_file
 
 
 class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
@@ -80,14 +78,7 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
             files = []
             for notebook_id, html in notebooks:
                 with open(html, 'rb') as handle:
-                    content = handle.read()
-                files.append(
-                    {
-                        'path': f'{notebook_id}.html',
-                        'content': base64.b64encode(content).decode('ascii'),
-                        'checksum': hashlib.md5(content).hexdigest(),  # noqa: S324
-                    }
-                )
+                    files.append(upload_file(f'{notebook_id}.html', handle.read()))
             self.log.info(
                 "Releasing feedback for student '%s' on assignment '%s/%s' (%s)",
                 student_id,
@@ -95,14 +86,15 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                 assignment_id,
                 timestamp,
             )
+            # Each upload's encoding follows the previous answer: the first
+            # is the documented base64 JSON (nothing answered yet), the others
+            # raw parts when the server offers them.
             try:
-                self.client.post(
-                    'feedback',
-                    course_id,
-                    assignment_id,
-                    student_id,
+                self.client.upload(
+                    'POST',
+                    ('feedback', course_id, assignment_id, student_id),
+                    files,
                     timestamp=timestamp,
-                    files=json.dumps(files),
                 )
             except NgshareError as exc:
                 self.log.error(

@@ -78,12 +78,15 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         what = self.what('submit assignment', course_id, assignment_id)
         self.log.info('Source: %s', self.src_path)
         self.log.info('Destination: %s', self.client.url)
+        # check_filename_diff's GET also tells which upload encodings the
+        # server takes, so that the upload is raw parts for a server that
+        # offers them and the documented base64 JSON for any other.
         self.check_filename_diff(what)
         files = self.encode_tree(self.src_path, what)
         body = self.call(
             what,
-            lambda: self.client.post(
-                'submission', course_id, assignment_id, files=files
+            lambda: self.client.upload(
+                'POST', ('submission', course_id, assignment_id), files
             ),
         )
         timestamp = body.get('timestamp')
