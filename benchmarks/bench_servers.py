@@ -1,10 +1,11 @@
 """The servers a side-by-side benchmark starts: ngshare 0.6.0, this ngshare
 on a folder or on a bucket, and the SeaweedFS that holds the bucket.
 
-Used by ``storage_kinds.py``. Every server listens on a free loopback port,
-keeps its files in the run's temporary folder, is waited for with a bounded
-poll and is stopped by its own PID (SIGTERM, a few seconds' grace, SIGKILL):
-nothing else on the machine is touched. SeaweedFS is started the way the
+Used by ``deadline.py --compare`` and ``storage_kinds.py``. Every server
+listens on a free loopback port, keeps its files in the run's temporary
+folder, is waited for with a bounded poll and is stopped by its own PID
+(SIGTERM, a few seconds' grace, SIGKILL): nothing else on the machine is
+touched. SeaweedFS is started the way the
 test suite starts it (``weed server -s3`` with an identities file, every
 port of its own, telemetry off), but by this module: benchmarks do not
 import the tests.
@@ -33,15 +34,10 @@ START_ATTEMPTS = 3
 ACCESS_KEY = 'ngshare-bench-key'
 SECRET_KEY = 'ngshare-bench-secret'  # noqa: S105 (a loopback-only value)
 REGION = 'us-east-1'
-WEED_PORT_FLAGS = (
-    'master.port',
-    'master.port.grpc',
-    'volume.port',
-    'volume.port.grpc',
-    'filer.port',
-    'filer.port.grpc',
-    's3.port',
-    's3.port.grpc',
+WEED_PORT_FLAGS = tuple(
+    f'{server}.port{grpc}'
+    for server in ('master', 'volume', 'filer', 's3')
+    for grpc in ('', '.grpc')
 )
 
 
@@ -256,41 +252,16 @@ class SeaweedFS:
 
 
 # --------------------------------------------------------------------------
-# A Hub stand-in for ngshare 0.6.0 (hub_standin.py)
-
-
-class HubStandin:
-    """``hub_standin.py`` in a process of its own, on a port it chose."""
-
-    def __init__(self, workdir: Path):
-        script = Path(__file__).resolve().parent / 'hub_standin.py'
-        self.process = Process('hub-standin', [sys.executable, str(script)], workdir)
-        self.pid = self.process.pid
-        found = []
-
-        def listening() -> bool:
-            words = self.process.log().split()
-            if len(words) >= 2 and words[0] == 'listening':
-                found.append(int(words[1]))
-            return bool(found)
-
-        wait_until(self.process, listening, 'the Hub stand-in')
-        self.api_url = f'http://127.0.0.1:{found[0]}/hub/api'
-
-    def stop(self) -> None:
-        self.process.stop()
-
-
-# --------------------------------------------------------------------------
 # ngshare
 
 
 class Ngshare:
     """A stand-alone ngshare (``--vngshare``) on a free port.
 
-    ``python`` is the interpreter (this one, or 0.6.0's venv); ``cwd`` is
-    where it runs (0.6.0 must not run in this checkout, whose ``ngshare``
-    package would shadow its own).
+    ``python`` is the interpreter (this one, or 0.6.0's venv); ``command``
+    what it runs (``-m ngshare``, or 0.6.0's launcher); ``cwd`` is where it
+    runs (0.6.0 must not run in this checkout, whose ``ngshare`` package
+    would shadow its own).
     """
 
     def __init__(
@@ -305,6 +276,7 @@ class Ngshare:
         extra_env: dict[str, str] | None = None,
         health: str = '/healthz',
         cwd: Path | None = None,
+        command: tuple[str, ...] = ('-m', 'ngshare'),
     ):
         self.name = name
         env = {
@@ -318,8 +290,7 @@ class Ngshare:
             port = free_port()
             argv = [
                 python,
-                '-m',
-                'ngshare',
+                *command,
                 '--vngshare',
                 '--host',
                 '127.0.0.1',
@@ -348,6 +319,67 @@ class Ngshare:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+LAUNCHER_060 = Path(__file__).resolve().parent / 'launch_060.py'
+
+
+def python_060(venv: str | Path) -> Path:
+    """The interpreter of the venv holding ngshare 0.6.0; raise if none."""
+    python = Path(venv) / 'bin' / 'python'
+    if not python.exists():
+        raise RuntimeError(f'no ngshare 0.6.0 venv at {venv} (see --ngshare-060)')
+    return python
+
+
+def start_060(venv: str | Path, workdir: Path, admin: str, name: str = '0.6.0'):
+    """ngshare 0.6.0 from ``venv`` through ``launch_060.py`` (its test
+    suite's MockAuth: the ``user`` parameter names the caller), on SQLite
+    and a folder in ``workdir / name``, run from there."""
+    home = workdir / name
+    home.mkdir(parents=True, exist_ok=True)
+    return Ngshare(
+        name,
+        str(python_060(venv)),
+        workdir,
+        database=f'sqlite:///{home / "ngshare.db"}',
+        storage=str(home / 'files'),
+        admin=admin,
+        cwd=home,
+        command=(str(LAUNCHER_060),),
+    )
+
+
+# --------------------------------------------------------------------------
+# Databases (PostgreSQL, for --database-url)
+
+
+def _each_database(url: str, statement: str, names: list[str], check=True) -> None:
+    """Run ``statement`` (a format with the database's name) for each name,
+    outside a transaction; with ``check`` false, errors are ignored."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level='AUTOCOMMIT')
+    try:
+        with engine.connect() as connection:
+            for name in names:
+                with contextlib.suppress(*(() if check else (Exception,))):
+                    connection.execute(text(statement.format(name)))
+    finally:
+        engine.dispose()
+
+
+def fresh_databases(url: str, names: list[str]) -> list[str]:
+    """Create databases ``names`` on the server of ``url``; their URLs."""
+    from sqlalchemy.engine import make_url
+
+    _each_database(url, 'CREATE DATABASE "{}"', names)
+    base = make_url(url)
+    return [base.set(database=n).render_as_string(hide_password=False) for n in names]
+
+
+def drop_databases(url: str, names: list[str]) -> None:
+    _each_database(url, 'DROP DATABASE IF EXISTS "{}"', names, check=False)
 
 
 def output_of(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -50,19 +50,14 @@ from pathlib import Path
 
 import bench_servers
 import deadline
-from bench_servers import REPO_ROOT, HubStandin, Ngshare, SeaweedFS, output_of
+from bench_client import Step, percentile
+from bench_scenario import Deadline
+from bench_servers import REPO_ROOT, Ngshare, SeaweedFS, output_of, start_060
 
 V060, FOLDER, BUCKET = '0.6.0', 'folder', 'bucket'
 RATIOS = ((FOLDER, V060), (BUCKET, V060), (BUCKET, FOLDER))
 # Options of deadline.py that this script sets itself for every run.
-OWN_OPTIONS = ('--url', '--pid', '--course')
-# 0.6.0 reads these even stand-alone; it asks JUPYTERHUB_API_URL (the Hub
-# stand-in) for the owner of each request's token.
-HUB_VARIABLES_060 = {
-    'JUPYTERHUB_API_TOKEN': 'unused',
-    'JUPYTERHUB_CLIENT_ID': 'service-ngshare',
-    'JUPYTERHUB_SERVICE_PREFIX': '/api/',
-}
+OWN_OPTIONS = ('--url', '--pid', '--course', '--compare')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,41 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------
-# Databases
-
-
-def fresh_databases(url: str, names: list[str]) -> list[str]:
-    """Create databases ``names`` on the server of ``url``; their URLs."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(url)
-    engine = create_engine(base, isolation_level='AUTOCOMMIT')
-    try:
-        with engine.connect() as connection:
-            for name in names:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return [
-        base.set(database=name).render_as_string(hide_password=False) for name in names
-    ]
-
-
-def drop_databases(url: str, names: list[str]) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url, isolation_level='AUTOCOMMIT')
-    try:
-        with engine.connect() as connection:
-            for name in names:
-                with contextlib.suppress(Exception):
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        engine.dispose()
-
-
-# --------------------------------------------------------------------------
 # Running
 
 
@@ -143,9 +103,8 @@ class Bench:
         self.columns = [FOLDER, BUCKET] if args.no_060 else [V060, FOLDER, BUCKET]
         self.servers: dict[str, Ngshare] = {}
         self.store: SeaweedFS | None = None
-        self.hub: HubStandin | None = None
         self.databases: list[str] = []
-        self.runs: dict[str, list[deadline.Deadline]] = {c: [] for c in self.columns}
+        self.runs: dict[str, list[Deadline]] = {c: [] for c in self.columns}
         self.failed: list[str] = []
         self.workdir = Path(tempfile.mkdtemp(prefix='ngshare-bench-'))
         self.load_before = os.getloadavg()
@@ -154,27 +113,13 @@ class Bench:
     def start(self) -> None:
         args, work = self.args, self.workdir
         if V060 in self.columns:
-            python = Path(args.ngshare_060) / 'bin' / 'python'
-            if not python.exists():
-                raise RuntimeError(f'no ngshare 0.6.0 at {python} (or use --no-060)')
-            (work / '060').mkdir()
-            self.hub = HubStandin(work)
-            self.servers[V060] = Ngshare(
-                V060,
-                str(python),
-                work,
-                database=f'sqlite:///{work / "060" / "ngshare.db"}',
-                storage=str(work / '060' / 'files'),
-                admin=self.admin,
-                cwd=work / '060',
-                extra_env={**HUB_VARIABLES_060, 'JUPYTERHUB_API_URL': self.hub.api_url},
-            )
+            self.servers[V060] = start_060(args.ngshare_060, work, self.admin, V060)
         sqlite = [f'sqlite:///{work / kind}.db' for kind in (FOLDER, BUCKET)]
         databases = sqlite
         if args.database_url:
             stem = f'ngshare_bench_{secrets.token_hex(4)}'
             self.databases = [f'{stem}_{FOLDER}', f'{stem}_{BUCKET}']
-            databases = fresh_databases(args.database_url, self.databases)
+            databases = bench_servers.fresh_databases(args.database_url, self.databases)
         ours = {'PYTHONPATH': str(REPO_ROOT)}
         self.servers[FOLDER] = Ngshare(
             FOLDER,
@@ -208,18 +153,11 @@ class Bench:
     def run_one(self, round_: int, column: str) -> None:
         server = self.servers[column]
         options = deadline.build_parser().parse_args(
-            [
-                *self.passed,
-                '--url',
-                server.api,
-                '--pid',
-                str(server.pid),
-                '--course',
-                f'deadline-round{round_}',
-                *(['--token-header'] if column == V060 else []),
-            ]
+            ['--url', server.api, *self.passed]
         )
-        scenario = deadline.Deadline(options)
+        scenario = Deadline(
+            options, url=server.api, pid=server.pid, course=f'deadline-round{round_}'
+        )
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
             code = scenario.run()
@@ -237,9 +175,9 @@ class Bench:
             print(output.getvalue(), flush=True)
 
     def stop(self) -> None:
-        bench_servers.stop_all()  # servers, SeaweedFS, Hub stand-in: by PID
+        bench_servers.stop_all()  # servers and SeaweedFS: by PID
         if self.databases:
-            drop_databases(self.args.database_url, self.databases)
+            bench_servers.drop_databases(self.args.database_url, self.databases)
         if self.args.keep:
             print(f'kept {self.workdir}')
         else:
@@ -248,7 +186,7 @@ class Bench:
     # ----------------------------------------------------------------------
     # The table
 
-    def steps_of(self, column: str, name: str) -> list[deadline.Step]:
+    def steps_of(self, column: str, name: str) -> list[Step]:
         return [s for run in self.runs[column] for s in run.steps if s.name == name]
 
     def table(self) -> str:
@@ -266,7 +204,7 @@ class Bench:
                 steps = self.steps_of(column, name)
                 median[column] = statistics.median(s.elapsed for s in steps)
                 latencies = [1000 * x for s in steps for x in s.latencies]
-                p99.append(f'{deadline.percentile(latencies, 0.99):.0f}')
+                p99.append(f'{percentile(latencies, 0.99):.0f}')
                 errors += sum(len(s.errors) for s in steps)
             rows.append(self.row(name, median, ratios, ' / '.join(p99), str(errors)))
         total = {
@@ -379,8 +317,7 @@ def main(argv=None) -> int:
         print(
             'servers: '
             + ', '.join(f'{c} pid {s.pid} at {s.api}' for c, s in bench.servers.items())
-            + (f'; SeaweedFS pid {bench.store.pid}' if bench.store else '')
-            + (f'; Hub stand-in pid {bench.hub.pid}' if bench.hub else ''),
+            + (f'; SeaweedFS pid {bench.store.pid}' if bench.store else ''),
             flush=True,
         )
         bench.run()
