@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from ..errors import bad_request
+from sqlalchemy import bindparam, delete, select
+
+from ..database.models import File
+from ..database.prepared import prepared
 from ..permissions import require_instructor, require_self_or_instructor
-from ..timestamps import format_timestamp, parse_timestamp
+from ..timestamps import format_timestamp
 from .context import Context
 from .lookup import (
     EXCLUSIVE,
     KEEP,
     find_assignment,
     find_course,
-    find_submission,
-    require_student_found,
+    find_student_submission,
 )
-from .trees import list_tree, release_blobs, store_tree, upload_tree
+from .trees import insert_tree, list_tree, release_blobs, upload_tree
 from .uploads import PreparedUpload
 
 
@@ -24,12 +26,14 @@ def _submission_at(
     assignment = find_assignment(
         ctx.session, course, assignment_id, lock=KEEP if write else None
     )
-    require_student_found(ctx.session, course, assignment, student_id)
-    if timestamp is None:
-        raise bad_request('Please supply timestamp')
-    when = parse_timestamp(timestamp)
-    return find_submission(
-        ctx.session, assignment, student_id, when, lock=EXCLUSIVE if write else None
+    return find_student_submission(
+        ctx.session,
+        course,
+        assignment,
+        student_id,
+        timestamp,
+        required=True,
+        lock=EXCLUSIVE if write else None,
     )
 
 
@@ -49,9 +53,22 @@ def upload_feedback(
         ctx, course, assignment_id, student_id, timestamp, write=True
     )
     tree = upload_tree(ctx, files)
-    release_blobs(ctx, [row.actual_name for row in submission.feedback])
-    submission.feedback = store_tree(ctx, tree)
-    ctx.session.flush()
+    old = ctx.session.scalars(
+        prepared(
+            'feedback keys',
+            lambda: select(File.actual_name).where(
+                File.feedback_id == bindparam('submission')
+            ),
+        ),
+        {'submission': submission._id},
+    ).all()
+    if old:
+        release_blobs(ctx, old)
+        ctx.session.execute(
+            delete(File).where(File.feedback_id == submission._id),
+            execution_options={'synchronize_session': False},
+        )
+    insert_tree(ctx, tree, feedback_id=submission._id)
     return {}
 
 

@@ -46,8 +46,9 @@ from ..database.models import (
     User,
 )
 from ..database.prepared import prepared as cached_statement
-from ..errors import bad_request, not_found
+from ..errors import ApiError, bad_request, not_found
 from ..names import ILLEGAL_NAME, can_exist, is_legal_new_name
+from ..timestamps import parse_timestamp
 
 Lock = Mapping[str, bool]  # keyword arguments of ``with_for_update``
 KEEP: Lock = MappingProxyType({'read': True, 'key_share': True})
@@ -231,6 +232,43 @@ def find_submission(
     if submission is None:
         raise not_found('Submission not found')
     return submission
+
+
+def find_student_submission(
+    session: Session,
+    course: Course,
+    assignment: Assignment,
+    student_id: str,
+    timestamp: str | None,
+    *,
+    required: bool,
+    lock: Lock | None = None,
+) -> Submission:
+    """A student's submission at the client's ``timestamp`` (the latest when
+    it is None and not ``required``), with every refusal of the long way in
+    its order: ``Student not found``, ``Please supply timestamp``, ``Time
+    format incorrect``, ``Submission not found``.
+
+    The submission is looked for first: when it is there the student is
+    known (they submitted), so the long way would find it too, one
+    statement later.
+    """
+    when = None
+    if timestamp is not None:
+        try:
+            when = parse_timestamp(timestamp)
+        except ApiError:
+            when = None
+    if when is not None or (timestamp is None and not required):
+        try:
+            return find_submission(session, assignment, student_id, when, lock=lock)
+        except ApiError:
+            pass
+    require_student_found(session, course, assignment, student_id)
+    if timestamp is None and required:
+        raise bad_request('Please supply timestamp')
+    when = parse_timestamp(timestamp) if timestamp is not None else None
+    return find_submission(session, assignment, student_id, when, lock=lock)
 
 
 def _submissions_of_query() -> Select:

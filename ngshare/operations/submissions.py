@@ -9,18 +9,18 @@ from sqlalchemy import bindparam, func, select
 from ..database.models import Submission
 from ..database.prepared import prepared
 from ..permissions import require_instructor, require_member, require_self_or_instructor
-from ..timestamps import format_timestamp, parse_timestamp, utc_now
+from ..timestamps import format_timestamp, utc_now
 from .context import Context
 from .lookup import (
     KEEP,
     ensure_user,
     find_assignment,
     find_course,
-    find_submission,
+    find_student_submission,
     require_student_found,
 )
 from .shortcuts import student_submissions
-from .trees import list_tree, store_tree, upload_tree
+from .trees import insert_tree, list_tree, upload_tree
 from .uploads import PreparedUpload
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
@@ -93,9 +93,9 @@ def submit(
         student_id=ctx.actor.name,
         timestamp=_next_timestamp(ctx, assignment._id),
     )
-    submission.files = store_tree(ctx, tree)
     ctx.session.add(submission)
     ctx.session.flush()
+    insert_tree(ctx, tree, submission_id=submission._id)
     return {'timestamp': format_timestamp(submission.timestamp)}
 
 
@@ -132,9 +132,9 @@ def get_submission(
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
-    require_student_found(ctx.session, course, assignment, student_id)
-    when = parse_timestamp(timestamp) if timestamp is not None else None
-    submission = find_submission(ctx.session, assignment, student_id, when)
+    submission = find_student_submission(
+        ctx.session, course, assignment, student_id, timestamp, required=False
+    )
     return {
         'timestamp': format_timestamp(submission.timestamp),
         'files': list_tree(submission.files),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from sqlalchemy import insert
+
 from ..blobs.lifecycle import lock_blob
 from ..database.models import File
 from ..filetree import TreeFile, parse_tree
@@ -33,6 +35,20 @@ def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
     removed it meanwhile. The content is not hashed again: the tree carries
     its md5 and key.
     """
+    return [File(**row) for row in _stored_rows(ctx, tree)]
+
+
+def insert_tree(ctx: Context, tree: list[TreeFile], **owner: int) -> None:
+    """As :func:`store_tree`, the rows inserted at once for ``owner``
+    (``submission_id=`` or ``feedback_id=``): one statement for the whole
+    tree instead of the session's unit of work, for the uploads of every
+    student."""
+    rows = [{**row, **owner} for row in _stored_rows(ctx, tree)]
+    if rows:
+        ctx.session.execute(insert(File), rows)
+
+
+def _stored_rows(ctx: Context, tree: list[TreeFile]) -> list[dict]:
     rows = []
     for item in tree:
         key = item.key
@@ -40,12 +56,12 @@ def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
         if ctx.store.put(key, item.content, md5_hex=item.checksum):
             ctx.created_blobs.append(key)
         rows.append(
-            File(
-                filename=item.path,
-                checksum=item.checksum,
-                actual_name=key,
-                size=len(item.content),
-            )
+            {
+                'filename': item.path,
+                'checksum': item.checksum,
+                'actual_name': key,
+                'size': len(item.content),
+            }
         )
     return rows
 
