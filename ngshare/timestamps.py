@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 
-from .errors import bad_request
+from .errors import ApiError, bad_request
 
 _FORMATS = ('%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S')
 _UTC_SUFFIX = ' UTC'
@@ -22,6 +22,17 @@ def utc_now() -> datetime.datetime:
 
 def format_timestamp(value: datetime.datetime) -> str:
     return value.strftime('%Y-%m-%d %H:%M:%S.%f') + _UTC_SUFFIX
+
+
+def parsed_or_none(text: str | None) -> datetime.datetime | None:
+    """The instant ``text`` names, or None when it is absent or malformed
+    (for shortcuts that leave the refusal to the long way)."""
+    if text is None:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ApiError:
+        return None
 
 
 def parse_timestamp(text: str) -> datetime.datetime:

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, delete, select
 from ..database.models import File
 from ..database.prepared import prepared
 from ..permissions import require_instructor, require_self_or_instructor
-from ..timestamps import format_timestamp
+from ..timestamps import format_timestamp, parsed_or_none
 from .context import Context
 from .lookup import (
     EXCLUSIVE,
@@ -16,7 +16,8 @@ from .lookup import (
     find_course,
     find_student_submission,
 )
-from .trees import insert_tree, list_tree, release_blobs, upload_tree
+from .shortcuts import feedback_files
+from .trees import FileRef, insert_tree, list_tree, release_blobs, upload_tree
 from .uploads import PreparedUpload
 
 
@@ -79,6 +80,15 @@ def get_feedback(
     student_id: str,
     timestamp: str | None,
 ) -> dict:
+    when = parsed_or_none(timestamp)
+    rows = when and feedback_files(
+        ctx.session, ctx.actor, course_id, assignment_id, student_id, when
+    )
+    if rows:
+        return {
+            'timestamp': format_timestamp(rows[0].timestamp),
+            'files': [FileRef(r.filename, r.checksum, r.actual_name) for r in rows],
+        }
     course = find_course(ctx.session, course_id)
     require_self_or_instructor(ctx.session, ctx.actor, course, student_id)
     submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)

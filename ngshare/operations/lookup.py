@@ -48,7 +48,7 @@ from ..database.models import (
 from ..database.prepared import prepared as cached_statement
 from ..errors import ApiError, bad_request, not_found
 from ..names import ILLEGAL_NAME, can_exist, is_legal_new_name
-from ..timestamps import parse_timestamp
+from ..timestamps import parse_timestamp, parsed_or_none
 
 Lock = Mapping[str, bool]  # keyword arguments of ``with_for_update``
 KEEP: Lock = MappingProxyType({'read': True, 'key_share': True})
@@ -253,12 +253,7 @@ def find_student_submission(
     known (they submitted), so the long way would find it too, one
     statement later.
     """
-    when = None
-    if timestamp is not None:
-        try:
-            when = parse_timestamp(timestamp)
-        except ApiError:
-            when = None
+    when = parsed_or_none(timestamp)
     if when is not None or (timestamp is None and not required):
         try:
             return find_submission(session, assignment, student_id, when, lock=lock)

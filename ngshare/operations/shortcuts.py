@@ -17,6 +17,8 @@ cannot exist (:func:`ngshare.names.can_exist`) always go the long way.
 
 from __future__ import annotations
 
+import datetime
+
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
@@ -26,13 +28,19 @@ from ..database.models import (
     STUDENT,
     Assignment,
     Course,
+    File,
     RosterEntry,
     Submission,
 )
 from ..database.prepared import prepared
 from ..names import can_exist
 
-__all__ = ['assignment_names', 'student_submissions']
+__all__ = [
+    'assignment_names',
+    'feedback_files',
+    'student_submissions',
+    'submission_files',
+]
 
 
 def _member_of_course(*roles_allowed) -> object:
@@ -76,12 +84,7 @@ def student_submissions(
     if not all(can_exist(name) for name in names):
         return None
 
-    if actor.is_admin:
-        kind = 'admin'
-    elif actor.name == student_id:
-        kind = 'self'  # a student reads their own, an instructor anyone's
-    else:
-        kind = 'other'  # only an instructor reads someone else's
+    kind = _reader_kind(actor, student_id)
 
     def build():
         query = (
@@ -95,13 +98,7 @@ def student_submissions(
             )
             .order_by(Submission.timestamp, Submission._id)
         )
-        if kind == 'admin':
-            return query
-        if kind == 'self':
-            roles = RosterEntry.role.in_([INSTRUCTOR, STUDENT])
-        else:
-            roles = RosterEntry.role == INSTRUCTOR
-        return query.where(_member_of_course(roles))
+        return _readable_by(query, kind)
 
     statement = prepared(('student submissions', kind), build)
     values = {
@@ -112,3 +109,120 @@ def student_submissions(
     }
     rows = list(session.scalars(statement, values))
     return rows or None
+
+
+def feedback_files(
+    session: Session,
+    actor: Actor,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    when: datetime.datetime,
+) -> list | None:
+    """``get_feedback``: the feedback's file rows (with the submission's
+    timestamp) of the submission at ``when``, for an admin, an instructor,
+    or the student themself."""
+    names = (course_id, assignment_id, student_id, actor.name)
+    if not all(can_exist(name) for name in names):
+        return None
+    kind = _reader_kind(actor, student_id)
+
+    def build():
+        query = (
+            select(File.filename, File.checksum, File.actual_name, Submission.timestamp)
+            .join(Submission, Submission._id == File.feedback_id)
+            .join(Assignment, Assignment._id == Submission.assignment_id)
+            .join(Course, Course._id == Assignment.course_id)
+            .where(
+                Course.id == bindparam('course'),
+                Assignment.id == bindparam('assignment'),
+                Submission.student_id == bindparam('student'),
+                Submission.timestamp == bindparam('when'),
+            )
+            .order_by(File._id)
+        )
+        return _readable_by(query, kind)
+
+    statement = prepared(('feedback files', kind), build)
+    values = {
+        'course': course_id,
+        'assignment': assignment_id,
+        'student': student_id,
+        'when': when,
+        'actor': actor.name,
+    }
+    rows = session.execute(statement, values).all()
+    return rows or None
+
+
+def submission_files(
+    session: Session,
+    actor: Actor,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    when: datetime.datetime | None,
+) -> list | None:
+    """``get_submission`` (collect): the file rows (with the submission's
+    timestamp) of the submission at ``when``, or of the latest one when it
+    is None, for an instructor or an admin."""
+    names = (course_id, assignment_id, student_id, actor.name)
+    if not all(can_exist(name) for name in names):
+        return None
+    kind = 'admin' if actor.is_admin else 'other'
+    at = 'latest' if when is None else 'at'
+
+    def build():
+        chosen = (
+            select(Submission._id)
+            .join(Assignment, Assignment._id == Submission.assignment_id)
+            .join(Course, Course._id == Assignment.course_id)
+            .where(
+                Course.id == bindparam('course'),
+                Assignment.id == bindparam('assignment'),
+                Submission.student_id == bindparam('student'),
+            )
+            .order_by(Submission.timestamp.desc(), Submission._id.desc())
+            .limit(1)
+        )
+        if at == 'at':
+            chosen = chosen.where(Submission.timestamp == bindparam('when'))
+        chosen = _readable_by(chosen, kind).scalar_subquery()
+        return (
+            select(File.filename, File.checksum, File.actual_name, Submission.timestamp)
+            .join(Submission, Submission._id == File.submission_id)
+            .where(Submission._id == chosen)
+            .order_by(File._id)
+        )
+
+    statement = prepared(('submission files', kind, at), build)
+    values = {
+        'course': course_id,
+        'assignment': assignment_id,
+        'student': student_id,
+        'actor': actor.name,
+    }
+    if when is not None:
+        values['when'] = when
+    rows = session.execute(statement, values).all()
+    return rows or None
+
+
+def _reader_kind(actor: Actor, student_id: str) -> str:
+    """Who reads a student's things: ``admin``; ``self`` (a student reads
+    their own, an instructor anyone's); ``other`` (only an instructor)."""
+    if actor.is_admin:
+        return 'admin'
+    return 'self' if actor.name == student_id else 'other'
+
+
+def _readable_by(query, kind: str):
+    """``query`` limited to a caller of ``kind`` allowed to read it, as
+    :func:`ngshare.permissions.require_self_or_instructor` decides."""
+    if kind == 'admin':
+        return query
+    if kind == 'self':
+        roles = RosterEntry.role.in_([INSTRUCTOR, STUDENT])
+    else:
+        roles = RosterEntry.role == INSTRUCTOR
+    return query.where(_member_of_course(roles))

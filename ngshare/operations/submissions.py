@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, func, select
 from ..database.models import Submission
 from ..database.prepared import prepared
 from ..permissions import require_instructor, require_member, require_self_or_instructor
-from ..timestamps import format_timestamp, utc_now
+from ..timestamps import format_timestamp, parsed_or_none, utc_now
 from .context import Context
 from .lookup import (
     KEEP,
@@ -19,8 +19,8 @@ from .lookup import (
     find_student_submission,
     require_student_found,
 )
-from .shortcuts import student_submissions
-from .trees import insert_tree, list_tree, upload_tree
+from .shortcuts import student_submissions, submission_files
+from .trees import FileRef, insert_tree, list_tree, upload_tree
 from .uploads import PreparedUpload
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
@@ -129,6 +129,16 @@ def get_submission(
     student_id: str,
     timestamp: str | None,
 ) -> dict:
+    when = parsed_or_none(timestamp)
+    if timestamp is None or when is not None:
+        rows = submission_files(
+            ctx.session, ctx.actor, course_id, assignment_id, student_id, when
+        )
+        if rows:
+            return {
+                'timestamp': format_timestamp(rows[0].timestamp),
+                'files': [FileRef(r.filename, r.checksum, r.actual_name) for r in rows],
+            }
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
