@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import io
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -51,6 +50,7 @@ from pathlib import Path
 import bench_servers
 import deadline
 from bench_client import Step, percentile
+from bench_report import machine
 from bench_scenario import Deadline
 from bench_servers import REPO_ROOT, Ngshare, SeaweedFS, output_of, start_060
 
@@ -241,16 +241,6 @@ class Bench:
         return str(max(found)) if found else '?'
 
     def machine(self) -> str:
-        model = 'unknown CPU'
-        with contextlib.suppress(OSError):
-            for line in Path('/proc/cpuinfo').read_text().splitlines():
-                if line.startswith('model name'):
-                    model = line.partition(':')[2].strip()
-                    break
-        memory = 'RAM unknown'
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total = int(Path('/proc/meminfo').read_text().split()[1]) * 1024
-            memory = f'{total / 1024**3:.1f} GiB RAM'
         ours_env = {'PYTHONPATH': str(REPO_ROOT)}
         versions = [
             'ngshare (this checkout) '
@@ -274,15 +264,8 @@ class Bench:
         if self.store:
             versions.append('SeaweedFS ' + self.store.version())
         database = 'PostgreSQL, a fresh database' if self.databases else 'SQLite'
-        load = ' -> '.join(
-            '/'.join(f'{x:.2f}' for x in avg)
-            for avg in (self.load_before, self.load_after)
-        )
         return (
-            f'machine: {model}, {os.cpu_count()} CPUs, {memory}, Python'
-            f' {platform.python_version()}, {platform.system()} {platform.release()}\n'
-            f'load average (1/5/15 min) before -> after: {load}\n'
-            f'versions: {", ".join(versions)}\n'
+            machine(self.load_before, self.load_after, versions) + '\n'
             f'databases: {database} each for folder and bucket'
             + (', SQLite for 0.6.0' if V060 in self.columns else '')
             + '; folders on the local disk; SeaweedFS (its data on the same'

@@ -15,6 +15,7 @@ import hashlib
 import json
 
 import requests
+from _api import ok, tree
 
 __all__ = [
     'ADMIN',
@@ -28,6 +29,7 @@ __all__ = [
     'paths',
     'md5',
     'raw_parts',
+    'seed_course',
 ]
 
 HEADER = 'Ngshare-Upload-Formats'
@@ -132,3 +134,29 @@ class Preparations:
 def paths(upload) -> list[str]:
     """The paths of a prepared upload's tree (none for a refused tree)."""
     return [item.path for item in upload.files]
+
+
+def seed_course(server, course, teacher, students, assignment, released) -> None:
+    """``course`` taught by ``teacher`` (created by the admin), with
+    ``students`` enrolled and ``assignment`` released as one file of
+    ``released`` bytes."""
+    ok(
+        server.post(
+            ('course', course), user=ADMIN, data={'instructors': json.dumps([teacher])}
+        )
+    )
+    for student in students:
+        ok(
+            server.post(
+                ('student', course, student),
+                user=teacher,
+                data={'first_name': student, 'last_name': 'S', 'email': ''},
+            )
+        )
+    ok(
+        server.post(
+            ('assignment', course, assignment),
+            user=teacher,
+            data={'files': tree({'task.txt': released})},
+        )
+    )

@@ -7,13 +7,14 @@ at one of two deterministic moments:
 
 * ``body``: half of the body has been sent and the server's resident memory
   shows it has received at least a quarter of it; nothing is stored yet.
-* ``transaction``: the whole body has arrived and A is inside its write
-  transaction, having stored the blobs of two files: the test holds an
-  exclusive advisory lock on the third file's blob key (the lock an upload
-  takes before writing a blob, ``blobs/lifecycle.py: lock_blob``), and
-  kills A once PostgreSQL shows A's backend waiting for it. The three
-  files are named and ordered by their keys, so the third is written last
-  whether files are stored in tree, path or key order.
+* ``transaction``: the whole body has arrived, its three blobs are written
+  (before the transaction, ``operations/uploads.py``) and A is inside its
+  write transaction: the test holds an exclusive advisory lock on the third
+  file's blob key (the lock the transaction takes on each blob before it
+  refers to it, ``blobs/lifecycle.py: lock_blob``), and kills A once
+  PostgreSQL shows A's backend waiting for it. The three files are named
+  and ordered by their keys, so the third is locked last whether files are
+  stored in tree, path or key order.
 
 Afterwards: replica B answered every request before, during and after the
 kill; the killed request is not there at all (through B's API and in the
@@ -307,7 +308,8 @@ def test_replica_killed_mid_upload(
                 [sorted(waiter)],
             )
             assert in_transaction and all(row[0] is not None for row in in_transaction)
-            assert present(storage, keys) == set(keys[:-1])
+            # Every blob was written before the transaction began.
+            assert present(storage, keys) == set(keys)
         # B answers while A holds the upload.
         moment = time.monotonic()
         wait_for(lambda: traffic.answered_since(moment) >= 3, 'B to answer')
@@ -352,7 +354,7 @@ def test_replica_killed_mid_upload(
     assert submissions == [(STUDENT, 1), (OTHER, 1)]
     assert assignments == [(ASSIGNMENT, 1)]
     assert not referenced & set(keys)
-    assert left == (set() if phase == 'body' else set(keys[:-1]))
+    assert left == (set() if phase == 'body' else set(keys))
 
     # gc reports exactly what the killed request left, and removes it.
     where = {'url': postgres_url, 'storage': storage}

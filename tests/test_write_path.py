@@ -20,7 +20,6 @@ looks inside it through the functions it calls, counted or held:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sys
 import threading
@@ -29,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from _api import err, files_of, ok, tree
-from _uploads import HEADER, Preparations, manifest, paths, raw_parts
+from _uploads import HEADER, Preparations, manifest, paths, raw_parts, seed_course
 
 from ngshare.handlers import base
 
@@ -45,26 +44,7 @@ POOL_THREAD = re.compile(r'ngshare_\d+')
 
 def seed(server) -> None:
     """COURSE taught by TEACHER, with STUDENTS, and ASSIGNMENT released."""
-    ok(
-        server.post(
-            ('course', COURSE), user='root', data={'instructors': json.dumps([TEACHER])}
-        )
-    )
-    for student in STUDENTS:
-        ok(
-            server.post(
-                ('student', COURSE, student),
-                user=TEACHER,
-                data={'first_name': student, 'last_name': 'S', 'email': ''},
-            )
-        )
-    ok(
-        server.post(
-            ('assignment', COURSE, ASSIGNMENT),
-            user=TEACHER,
-            data={'files': tree({'task.txt': b'do it'})},
-        )
-    )
+    seed_course(server, COURSE, TEACHER, STUDENTS, ASSIGNMENT, b'do it')
 
 
 def listed(server) -> list[str]:

@@ -18,7 +18,6 @@ verify`` finds every blob and ``gc`` no orphan.
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +26,7 @@ from _admin import ngshare_admin
 from _api import err, files_of, ok, tree
 from _races import new_course
 from _replicas import TEACHER, assert_no_server_errors, race
-from _uploads import Preparations, paths, raw_parts
+from _uploads import Preparations, paths, raw_parts, seed_course
 
 from ngshare.blobs.lifecycle import remove_unreferenced
 from ngshare.blobs.store import blob_key
@@ -43,26 +42,7 @@ CONTENT = b'the same answer, byte for byte\n' * 64
 def seed(server) -> None:
     """COURSE taught by TEACHER, with STUDENT and OTHER; ASSIGNMENT released.
     OUTSIDER is in no course."""
-    ok(
-        server.post(
-            ('course', COURSE), user='root', data={'instructors': json.dumps([TEACHER])}
-        )
-    )
-    for student in (STUDENT, OTHER):
-        ok(
-            server.post(
-                ('student', COURSE, student),
-                user=TEACHER,
-                data={'first_name': student, 'last_name': 'S', 'email': ''},
-            )
-        )
-    ok(
-        server.post(
-            ('assignment', COURSE, ASSIGNMENT),
-            user=TEACHER,
-            data={'files': tree({'task.txt': b'write it'})},
-        )
-    )
+    seed_course(server, COURSE, TEACHER, (STUDENT, OTHER), ASSIGNMENT, b'write it')
 
 
 def send(server, encoding, user, files, assignment=ASSIGNMENT):
