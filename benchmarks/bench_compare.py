@@ -32,7 +32,7 @@ from pathlib import Path
 
 import bench_servers
 from bench_client import health_url
-from bench_report import Comparison, machine
+from bench_report import Comparison, machine, outcome
 from bench_scenario import Deadline
 from bench_servers import REPO_ROOT, Ngshare, output_of, python_060, start_060
 from bench_wire import FORM, MULTIPART
@@ -198,8 +198,4 @@ def compare(args) -> int:
         return 1
     finally:
         bench.stop()
-    if bench.failed:
-        print('FAILED: ' + ', '.join(bench.failed))
-        return 1
-    print('all runs: no error, count check passed')
-    return 0
+    return outcome(bench.failed)

@@ -217,3 +217,12 @@ def machine(load_before, load_after, versions: list[str]) -> str:
         f'load average (1/5/15 min) before -> after: {load}\n'
         f'versions: {", ".join(versions)}'
     )
+
+
+def outcome(failed: list[str]) -> int:
+    """Print how the runs ended; the exit status (0: every run clean)."""
+    if failed:
+        print('FAILED: ' + ', '.join(failed))
+        return 1
+    print('all runs: no error, count check passed')
+    return 0

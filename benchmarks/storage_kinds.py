@@ -50,7 +50,7 @@ from pathlib import Path
 import bench_servers
 import deadline
 from bench_client import Step, percentile
-from bench_report import machine
+from bench_report import machine, outcome
 from bench_scenario import Deadline
 from bench_servers import REPO_ROOT, Ngshare, SeaweedFS, output_of, start_060
 
@@ -312,11 +312,7 @@ def main(argv=None) -> int:
         return 1
     finally:
         bench.stop()
-    if bench.failed:
-        print('FAILED: ' + ', '.join(bench.failed))
-        return 1
-    print('all runs: no error, count check passed')
-    return 0
+    return outcome(bench.failed)
 
 
 if __name__ == '__main__':

@@ -100,7 +100,7 @@ async def read_form_body(
         raw_parts = _distribute_parts(request, parts)
         del parts
     elif content_type.startswith(URLENCODED) and large:
-        fields = await _in_pool_if(True, pool, _large_form, owned)
+        fields = await IOLoop.current().run_in_executor(pool, _large_form, owned)
         for name, value in fields:
             request.body_arguments.setdefault(name, []).append(value)
         del fields
@@ -155,7 +155,7 @@ def _distribute_parts(
             else:
                 request.body_arguments.setdefault(part.name, []).append(part.content)
         return None
-    if any(part.name == 'files' for part in parts):
+    if any(part.name == TREE_FIELD for part in parts):
         raise ApiError(400, INVALID_BODY)
     contents = []
     for part in parts:

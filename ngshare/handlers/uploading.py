@@ -14,7 +14,7 @@ from functools import partial
 from tornado.ioloop import IOLoop
 
 from ..operations.uploads import PreparedUpload, prepare_form, prepare_parts
-from .forms import MANIFEST, form_text
+from .forms import MANIFEST, TREE_FIELD, form_text
 
 __all__ = ['prepare_upload']
 
@@ -30,7 +30,7 @@ async def prepare_upload(handler) -> PreparedUpload:
     # Handed over in lists that the worker empties, so that nothing here
     # keeps the text alive while it is decoded.
     parts, handler._raw_parts = handler._raw_parts, None
-    name = 'files' if parts is None else MANIFEST
+    name = TREE_FIELD if parts is None else MANIFEST
     values = [request.arguments.pop(name, None)]
     request.body_arguments.pop(name, None)
     if parts is None:
@@ -46,7 +46,7 @@ async def prepare_upload(handler) -> PreparedUpload:
 def _prepare_form(handler, values, store, max_file_size) -> PreparedUpload:
     """In the pool: the ``files`` field's text (as ``get_argument`` gives
     it), decoded and stored. ``values`` holds the field's values, taken."""
-    files_json = form_text(handler, 'files', values.pop())
+    files_json = form_text(handler, TREE_FIELD, values.pop())
     return prepare_form(store, files_json, max_file_size)
 
 

@@ -17,7 +17,7 @@ from .lookup import (
     find_student_submission,
 )
 from .shortcuts import feedback_files
-from .trees import FileRef, insert_tree, list_tree, release_blobs, upload_tree
+from .trees import insert_tree, list_tree, release_blobs, upload_tree
 from .uploads import PreparedUpload
 
 
@@ -87,7 +87,7 @@ def get_feedback(
     if rows:
         return {
             'timestamp': format_timestamp(rows[0].timestamp),
-            'files': [FileRef(r.filename, r.checksum, r.actual_name) for r in rows],
+            'files': list_tree(rows),
         }
     course = find_course(ctx.session, course_id)
     require_self_or_instructor(ctx.session, ctx.actor, course, student_id)

@@ -80,33 +80,16 @@ def student_submissions(
 ) -> list | None:
     """``list_student_submissions``: the rows, for an admin, an instructor,
     or the student themself."""
-    names = (course_id, assignment_id, student_id, actor.name)
-    if not all(can_exist(name) for name in names):
+    values = _values(actor, course_id, assignment_id, student_id)
+    if values is None:
         return None
-
     kind = _reader_kind(actor, student_id)
 
     def build():
-        query = (
-            select(Submission)
-            .join(Assignment, Assignment._id == Submission.assignment_id)
-            .join(Course, Course._id == Assignment.course_id)
-            .where(
-                Course.id == bindparam('course'),
-                Assignment.id == bindparam('assignment'),
-                Submission.student_id == bindparam('student'),
-            )
-            .order_by(Submission.timestamp, Submission._id)
-        )
-        return _readable_by(query, kind)
+        query = _of_student(select(Submission))
+        return _readable_by(query.order_by(Submission.timestamp, Submission._id), kind)
 
     statement = prepared(('student submissions', kind), build)
-    values = {
-        'course': course_id,
-        'assignment': assignment_id,
-        'student': student_id,
-        'actor': actor.name,
-    }
     rows = list(session.scalars(statement, values))
     return rows or None
 
@@ -122,35 +105,19 @@ def feedback_files(
     """``get_feedback``: the feedback's file rows (with the submission's
     timestamp) of the submission at ``when``, for an admin, an instructor,
     or the student themself."""
-    names = (course_id, assignment_id, student_id, actor.name)
-    if not all(can_exist(name) for name in names):
+    values = _values(actor, course_id, assignment_id, student_id, when=when)
+    if values is None:
         return None
     kind = _reader_kind(actor, student_id)
 
     def build():
-        query = (
-            select(File.filename, File.checksum, File.actual_name, Submission.timestamp)
-            .join(Submission, Submission._id == File.feedback_id)
-            .join(Assignment, Assignment._id == Submission.assignment_id)
-            .join(Course, Course._id == Assignment.course_id)
-            .where(
-                Course.id == bindparam('course'),
-                Assignment.id == bindparam('assignment'),
-                Submission.student_id == bindparam('student'),
-                Submission.timestamp == bindparam('when'),
-            )
-            .order_by(File._id)
+        query = _of_student(
+            select(*_FILE_COLUMNS).join(Submission, Submission._id == File.feedback_id)
         )
-        return _readable_by(query, kind)
+        query = query.where(Submission.timestamp == bindparam('when'))
+        return _readable_by(query.order_by(File._id), kind)
 
     statement = prepared(('feedback files', kind), build)
-    values = {
-        'course': course_id,
-        'assignment': assignment_id,
-        'student': student_id,
-        'when': when,
-        'actor': actor.name,
-    }
     rows = session.execute(statement, values).all()
     return rows or None
 
@@ -166,46 +133,63 @@ def submission_files(
     """``get_submission`` (collect): the file rows (with the submission's
     timestamp) of the submission at ``when``, or of the latest one when it
     is None, for an instructor or an admin."""
-    names = (course_id, assignment_id, student_id, actor.name)
-    if not all(can_exist(name) for name in names):
+    values = _values(actor, course_id, assignment_id, student_id, when=when)
+    if values is None:
         return None
     kind = 'admin' if actor.is_admin else 'other'
     at = 'latest' if when is None else 'at'
 
     def build():
-        chosen = (
-            select(Submission._id)
-            .join(Assignment, Assignment._id == Submission.assignment_id)
-            .join(Course, Course._id == Assignment.course_id)
-            .where(
-                Course.id == bindparam('course'),
-                Assignment.id == bindparam('assignment'),
-                Submission.student_id == bindparam('student'),
-            )
-            .order_by(Submission.timestamp.desc(), Submission._id.desc())
-            .limit(1)
-        )
+        chosen = _of_student(select(Submission._id))
         if at == 'at':
             chosen = chosen.where(Submission.timestamp == bindparam('when'))
-        chosen = _readable_by(chosen, kind).scalar_subquery()
+        chosen = chosen.order_by(Submission.timestamp.desc(), Submission._id.desc())
+        chosen = _readable_by(chosen.limit(1), kind).scalar_subquery()
         return (
-            select(File.filename, File.checksum, File.actual_name, Submission.timestamp)
+            select(*_FILE_COLUMNS)
             .join(Submission, Submission._id == File.submission_id)
             .where(Submission._id == chosen)
             .order_by(File._id)
         )
 
     statement = prepared(('submission files', kind, at), build)
+    rows = session.execute(statement, values).all()
+    return rows or None
+
+
+# What an answer needs of a file (as trees.list_tree reads it), and the
+# submission's timestamp.
+_FILE_COLUMNS = (File.filename, File.checksum, File.actual_name, Submission.timestamp)
+
+
+def _values(actor: Actor, course_id, assignment_id, student_id, **more) -> dict | None:
+    """The bound values of a student's shortcut; None when a name cannot
+    exist (the long way answers it without a query)."""
+    names = (course_id, assignment_id, student_id, actor.name)
+    if not all(can_exist(name) for name in names):
+        return None
     values = {
         'course': course_id,
         'assignment': assignment_id,
         'student': student_id,
         'actor': actor.name,
     }
-    if when is not None:
-        values['when'] = when
-    rows = session.execute(statement, values).all()
-    return rows or None
+    values.update((name, value) for name, value in more.items() if value is not None)
+    return values
+
+
+def _of_student(query):
+    """``query`` (which reads ``submissions``) limited to ``:student``'s
+    submissions to ``:assignment`` of ``:course``."""
+    return (
+        query.join(Assignment, Assignment._id == Submission.assignment_id)
+        .join(Course, Course._id == Assignment.course_id)
+        .where(
+            Course.id == bindparam('course'),
+            Assignment.id == bindparam('assignment'),
+            Submission.student_id == bindparam('student'),
+        )
+    )
 
 
 def _reader_kind(actor: Actor, student_id: str) -> str:

@@ -20,7 +20,7 @@ from .lookup import (
     require_student_found,
 )
 from .shortcuts import student_submissions, submission_files
-from .trees import FileRef, insert_tree, list_tree, upload_tree
+from .trees import insert_tree, list_tree, upload_tree
 from .uploads import PreparedUpload
 
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
@@ -137,7 +137,7 @@ def get_submission(
         if rows:
             return {
                 'timestamp': format_timestamp(rows[0].timestamp),
-                'files': [FileRef(r.filename, r.checksum, r.actual_name) for r in rows],
+                'files': list_tree(rows),
             }
     course = find_course(ctx.session, course_id)
     require_instructor(ctx.session, ctx.actor, course)

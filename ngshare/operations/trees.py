@@ -82,8 +82,9 @@ class FileRef:
     key: str
 
 
-def list_tree(files: list[File]) -> list[FileRef]:
-    """The files of an answer, in upload order, without their content.
+def list_tree(files) -> list[FileRef]:
+    """The files of an answer (``File`` rows, or result rows with their
+    columns), in upload order, without their content.
 
     The handler writes the answer out file by file (reading and encoding one
     blob at a time), so a large tree is never held in memory at once.
