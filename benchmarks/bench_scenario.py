@@ -19,7 +19,7 @@ import random
 import threading
 import time
 
-from bench_big import BigBody, receive_big, send_big
+from bench_big import BigBody, ExpectedTexts, receive_big, send_big
 from bench_client import MIB, Client, ServerProcess, StepRunner, step_header
 from bench_content import feedback_html, notebook
 from bench_wire import (
@@ -377,9 +377,10 @@ class Deadline(StepRunner):
         request = self.client.request(
             'GET', ('submission', self.course, 'big', student), self.instructor
         )
+        expected = ExpectedTexts(big)
         step = self.step('big download')
         with self.probed(step):
-            error = receive_big(endpoint, request, big)
+            error = receive_big(endpoint, request, big, expected)
         step.record(time.perf_counter() - step.started, error)
         step.note = f'{size / MIB:.1f} MiB file'
         self.end(step)

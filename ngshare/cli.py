@@ -193,6 +193,7 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         body_timeout=args.body_timeout,
         min_body_rate=args.min_body_rate,
         idle_timeout=args.idle_timeout,
+        download_cache_size=args.download_cache_size,
         trusted_proxies=trusted_proxies,
         cookie_secret=cookie_secret,
         cookie_secret_file=default_cookie_secret_file(database, storage),

@@ -37,6 +37,10 @@ DEFAULT_MAX_BUFFERED_SIZE = BUFFERED_BODIES * DEFAULT_MAX_BODY_SIZE
 DEFAULT_BODY_TIMEOUT = 20.0
 DEFAULT_MIN_BODY_RATE = 500
 DEFAULT_IDLE_TIMEOUT = 60.0
+# The base64 texts of small blobs kept for the next downloads of them (a
+# release fetched by a whole class is encoded once): within the memory an
+# idle process is planned with (docs/deploying.md).
+DEFAULT_DOWNLOAD_CACHE_SIZE = 32 * 1024**2
 # A revoked token (or deleted user) is refused at most this long after.
 DEFAULT_AUTH_CACHE_SECONDS = 60
 DEFAULT_HUB_TIMEOUT = 5.0
@@ -116,5 +120,7 @@ class Config:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     min_body_rate: int = DEFAULT_MIN_BODY_RATE
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    # Bytes of encoded blobs kept for downloads (0: none kept).
+    download_cache_size: int = DEFAULT_DOWNLOAD_CACHE_SIZE
     # Direct peers whose X-Forwarded-For / X-Real-Ip name the client.
     trusted_proxies: frozenset[str] = frozenset(DEFAULT_TRUSTED_PROXIES)

@@ -168,6 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
         'connection idle that long is closed '
         f'(default: {defaults.DEFAULT_IDLE_TIMEOUT:g})',
     )
+    limits.add_argument(
+        '--download-cache-size',
+        metavar='SIZE',
+        type=size_or_zero,
+        default=defaults.DEFAULT_DOWNLOAD_CACHE_SIZE,
+        help='memory for the base64 texts of files sent lately, so that a '
+        'release fetched by a whole class is encoded once; files over a '
+        'quarter of it are not kept; 0 keeps none (default: 32M)',
+    )
     hub = parser.add_argument_group('the Hub and its tokens')
     hub.add_argument(
         '--auth-cache-seconds',
@@ -281,6 +290,13 @@ def whole_seconds(text: str) -> int:
 def names(text: str) -> frozenset[str]:
     """A comma-separated list of names, empty entries left out."""
     return frozenset(name.strip() for name in text.split(',') if name.strip())
+
+
+def size_or_zero(text: str) -> int:
+    """A size as :func:`parse_size` reads it, or ``0`` (none)."""
+    if text.strip() == '0':
+        return 0
+    return parse_size(text)
 
 
 def parse_size(text: str) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from .auth import Authenticator
 from .blobs.store import BlobStore
 from .config import Config
+from .encoded_cache import EncodedCache
 
 
 @dataclasses.dataclass
@@ -27,6 +28,11 @@ class Runtime:
     # Where write transactions run: on SQLite one thread (see
     # writer_pool_for), elsewhere (None) the pool.
     write_pool: ThreadPoolExecutor | None = None
+    # The base64 texts of small blobs sent lately (--download-cache-size),
+    # reused by the next answers that send them; disabled unless given.
+    encoded_cache: EncodedCache = dataclasses.field(
+        default_factory=lambda: EncodedCache(0)
+    )
 
     @property
     def writes(self) -> ThreadPoolExecutor:

@@ -35,6 +35,7 @@ from .config import COOKIE_SECRET_NAME, Config
 from .database.engine import make_session_factories
 from .database.opening import CREATE_FOLDER, DatabaseOpenError, open_database
 from .database.revisions import SchemaStatus
+from .encoded_cache import EncodedCache
 from .handlers.base import DRAIN_FACTOR
 from .housekeeping import purge_for, start_housekeeping
 from .runtime import Runtime, writer_pool_for
@@ -178,6 +179,7 @@ def build_runtime(config: Config) -> Runtime:
         authenticator=make_authenticator(config),
         pool=ThreadPoolExecutor(config.worker_threads, thread_name_prefix='ngshare'),
         write_pool=writer_pool_for(engine),
+        encoded_cache=EncodedCache(config.download_cache_size),
     )
 
 

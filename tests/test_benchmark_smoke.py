@@ -37,7 +37,7 @@ from _servers import REPO_ROOT
 from tornado.httputil import HTTPHeaders, parse_body_arguments
 
 sys.path.insert(0, str(REPO_ROOT / 'benchmarks'))
-from bench_big import BigBody, streamed_tree_md5  # noqa: E402
+from bench_big import BigBody, ExpectedTexts, streamed_tree_matches  # noqa: E402
 from bench_client import Client, Step  # noqa: E402
 from bench_content import feedback_html, notebook  # noqa: E402
 from bench_http import Connection  # noqa: E402
@@ -104,6 +104,38 @@ def test_big_form_body_is_what_requests_sends():
     assert hashlib.md5(content).hexdigest() == big.md5  # noqa: S324
     expected = {'files': tree_json({'big dir/big.bin': content}), 'user': 'student1'}
     assert sent == prepared_body(expected)
+
+
+@pytest.mark.parametrize('block', [1, 7, 80, 4096, 10**6])
+def test_big_download_check_compares_every_byte(block):
+    """The big download's check: the answer of this ngshare (plain base64)
+    and of 0.6.0 (a JSON "\\n" every 76 characters) pass, whatever the
+    blocks they arrive in; a byte changed, missing or added anywhere in the
+    content, or another checksum or path, fails."""
+    big = BigBody('form', 'big.bin', 100_003, 'student1')
+    expected = ExpectedTexts(big)
+    content = b''.join(big._blocks())
+    assert base64.b64decode(expected.plain) == content
+    assert base64.b64decode(json.loads(b'"%s"' % expected.lined)) == content
+
+    def answer(text, checksum=big.md5, path='big.bin'):
+        head = b'{"success": true, "timestamp": "t", "files": [{"path": '
+        head += json.dumps(path).encode() + b', "checksum": '
+        return head + json.dumps(checksum).encode() + b', "content": "' + text + b'"}]}'
+
+    def check(body):
+        blocks = [body[i : i + block] for i in range(0, len(body), block)]
+        return streamed_tree_matches(iter(blocks), 'big.bin', expected)
+
+    for text in (expected.plain, expected.lined):
+        assert check(answer(text)) is None
+        for at in (0, 79, 80, len(text) // 2, len(text) - 1):
+            changed = text[:at] + (b'A' if text[at : at + 1] != b'A' else b'B')
+            assert check(answer(changed + text[at + 1 :])) is not None, at
+        assert check(answer(text[:-1])) is not None
+        assert check(answer(text + b'A')) is not None
+    assert check(answer(expected.plain, checksum='0' * 32)) is not None
+    assert check(answer(expected.plain, path='other.bin')) is not None
 
 
 def parse_multipart(content_type: str, body: bytes):
@@ -262,8 +294,6 @@ def test_client_reads_chunked_answers_and_reconnects():
         assert answered.chunked and answered.status == 200
         blocks = list(connection.body_blocks(answered, 16))
         assert max(map(len, blocks)) <= 16 and b''.join(blocks) == tree
-        md5 = hashlib.md5(b'hello').hexdigest()  # noqa: S324
-        assert streamed_tree_md5(iter(blocks)) == {'a': (md5, 5)}
         # The same connection, kept alive: the chunks' end was found exactly.
         assert connection.body(connection.exchange(request)) == tree
         assert server.connections == 1

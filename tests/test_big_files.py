@@ -290,7 +290,7 @@ def test_decoding_a_20mb_upload_peaks_below_3x():
         assert len(body) == form.length
         owned = [body]
         del body
-        fields = forms._large_form(owned)
+        fields = forms._form_fields(owned)
         assert [name for name, _ in fields] == ['files', 'user']
         text = forms.form_text(_Handler(), 'files', [fields[0][1]])
         del fields

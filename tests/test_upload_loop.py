@@ -374,7 +374,7 @@ def test_only_the_tree_stays_in_the_body(monkeypatch):
     value is the str (or, invalid UTF-8, the bytes) get_argument reads."""
     monkeypatch.setattr(forms, 'LARGE_VALUE', 4)
     body = b'files=%5B%5D+++&students=%C3%A9t%C3%A9%21&bad=%FF%FF%FF%FF%FF&x=1'
-    fields = forms._large_form([bytearray(body)])
+    fields = forms._form_fields([bytearray(body)])
     assert [name for name, _ in fields] == ['files', 'students', 'bad', 'x']
     assert isinstance(fields[0][1], BodySlice)
     assert bytes(fields[0][1]) == b'[]   '

@@ -255,10 +255,13 @@ def test_sqlite_writes_queue_on_one_thread_postgresql_ones_in_the_pool(
     assert listed(shared_server) == sorted(STUDENTS * 2)
     submitted(shared_server, STUDENTS[0])
     names = {name for name, _, _ in runs.runs}
-    assert {'submit', 'list_submissions', 'get_submission'} <= names, names
+    sqlite = shared_server.runtime.engine.dialect.name == 'sqlite'
+    # On SQLite the collect is answered on the event loop (test_quick_reads).
+    pooled = {'submit', 'list_submissions'} | (set() if sqlite else {'get_submission'})
+    assert pooled <= names, names
     writes, reads = runs.threads(write=True), runs.threads(write=False)
     assert reads and all(POOL_THREAD.fullmatch(t) for t in reads), reads
-    if shared_server.runtime.engine.dialect.name == 'sqlite':
+    if sqlite:
         assert len(writes) == 1 and WRITER_THREAD.fullmatch(writes.pop()), runs.runs
     else:
         assert shared_server.runtime.write_pool is None

@@ -26,8 +26,11 @@ default (``default_transaction_isolation``):
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -112,10 +115,22 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, 'begin')
     def _on_begin(connection):
+        # Sent on the driver's connection: every transaction, reads too,
+        # begins here, and through ``exec_driver_sql`` that costs a whole
+        # statement execution of SQLAlchemy's. A refusal (the busy timeout
+        # spent) is wrapped as that would have wrapped it, so the callers'
+        # handling (503, the CLI's messages) is unchanged.
         if connection.get_execution_options().get(WRITE_OPTION):
-            connection.exec_driver_sql('BEGIN IMMEDIATE')
+            statement = 'BEGIN IMMEDIATE'
         else:
-            connection.exec_driver_sql('BEGIN')
+            statement = 'BEGIN'
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.execute(statement)
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
+        finally:
+            cursor.close()
 
 
 def make_session_factories(engine: Engine) -> tuple[sessionmaker, sessionmaker]:

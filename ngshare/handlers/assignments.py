@@ -7,7 +7,11 @@ from .base import BaseHandler, after_body
 class AssignmentsHandler(BaseHandler):
     @after_body
     async def get(self, course_id):
-        await self.answer(assignments.list_assignments, course_id)
+        await self.answer(
+            assignments.list_assignments,
+            course_id,
+            quick=assignments.listed_assignments,
+        )
 
 
 class AssignmentHandler(BaseHandler):

@@ -50,7 +50,7 @@ from ..actor import Actor
 from ..auth import LOGIN_REQUIRED
 from ..errors import ApiError
 from ..large_tree import BodySlice
-from ..operations.runner import run_operation
+from ..operations.runner import quick_reads, run_operation, run_quick
 from ..operations.uploads import PreparedUpload
 from ..runtime import Runtime
 from .downloads import write_tree
@@ -149,6 +149,7 @@ class BaseHandler(JsonErrors, RequestHandler):
 
     def initialize(self, runtime: Runtime):
         self.runtime = runtime
+        self._quick_reads = quick_reads(runtime)
 
     @property
     def config(self):
@@ -162,6 +163,11 @@ class BaseHandler(JsonErrors, RequestHandler):
         self.set_header('X-Frame-Options', 'DENY')
         self.set_header('Content-Security-Policy', "frame-ancestors 'none'")
         self.set_header(UPLOAD_FORMATS_HEADER, UPLOAD_FORMATS)
+
+    def compute_etag(self):
+        # Every answer is Cache-Control: no-store, so an ETag would never be
+        # sent back: not worth hashing each answer for it.
+        return None
 
     def finish(self, chunk=None):
         # Kept, so that an answer given before the body can be awaited (see
@@ -351,7 +357,15 @@ class BaseHandler(JsonErrors, RequestHandler):
 
     # Running operations
 
-    async def run(self, operation, *args, write: bool = False) -> dict:
+    async def run(self, operation, *args, write: bool = False, quick=None) -> dict:
+        """``operation``'s answer, run in the worker pool (writes where
+        ``Runtime.writes`` says); ``quick``, its one-statement first step,
+        is tried on the event loop first where that is cheaper (SQLite:
+        :func:`~ngshare.operations.runner.run_quick`)."""
+        if quick is not None and self._quick_reads:
+            fields = run_quick(self.runtime, self.actor, quick, args)
+            if fields is not None:
+                return fields
         executor = self.runtime.writes if write else self.runtime.pool
         return await IOLoop.current().run_in_executor(
             executor,
@@ -360,14 +374,14 @@ class BaseHandler(JsonErrors, RequestHandler):
             ),
         )
 
-    async def answer(self, operation, *args, write: bool = False) -> None:
+    async def answer(self, operation, *args, write: bool = False, quick=None) -> None:
         """Run ``operation`` and reply with its fields on success."""
-        fields = await self.run(operation, *args, write=write)
+        fields = await self.run(operation, *args, write=write, quick=quick)
         self.finish(json.dumps({'success': True, **fields}))
 
-    async def answer_tree(self, operation, *args) -> None:
+    async def answer_tree(self, operation, *args, quick=None) -> None:
         """Run ``operation`` and write its ``files`` out piece by piece."""
-        fields = await self.run(operation, *args)
+        fields = await self.run(operation, *args, quick=quick)
         await write_tree(self, fields, list_only=self.list_only())
 
 

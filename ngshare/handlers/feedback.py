@@ -13,6 +13,7 @@ class FeedbackHandler(BaseHandler):
             assignment_id,
             student_id,
             self.arg('timestamp'),
+            quick=feedback.fetched_feedback,
         )
 
     @after_body

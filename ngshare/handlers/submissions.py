@@ -14,7 +14,11 @@ class StudentSubmissionsHandler(BaseHandler):
     @after_body
     async def get(self, course_id, assignment_id, student_id):
         await self.answer(
-            submissions.list_student_submissions, course_id, assignment_id, student_id
+            submissions.list_student_submissions,
+            course_id,
+            assignment_id,
+            student_id,
+            quick=submissions.listed_student_submissions,
         )
 
 
@@ -36,4 +40,5 @@ class SubmissionHandler(BaseHandler):
             assignment_id,
             student_id,
             self.arg('timestamp'),
+            quick=submissions.collected_submission,
         )

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, insert, select
 
-from ..database.models import Assignment
+from ..database.models import INSTRUCTOR, Assignment
+from ..database.prepared import prepared
 from ..errors import conflict
-from ..names import require_new_name
+from ..names import can_exist, require_new_name
 from ..permissions import require_instructor, require_member
 from .context import Context
 from .deleted import keep_deleted_assignment
 from .lookup import (
+    ASSIGNMENTS,
+    COURSES,
     DELETE,
     KEEP,
     assignment_exists,
+    caller_on_roster,
     files_of_assignments,
     find_assignment,
     find_course,
+    locking,
 )
 from .shortcuts import assignment_names
-from .trees import list_tree, release_blobs, store_tree, upload_tree
+from .trees import insert_tree, list_tree, release_blobs, upload_tree
 from .uploads import PreparedUpload
 
 
+def listed_assignments(
+    ctx: Context, course_id: str, limit: int | None = None
+) -> dict | None:
+    """``list_assignments``'s answer when one statement gives it (see
+    :mod:`.shortcuts`; at most ``limit`` names), else None."""
+    names = assignment_names(ctx.session, ctx.actor, course_id, limit)
+    return None if names is None else {'assignments': names}
+
+
 def list_assignments(ctx: Context, course_id: str) -> dict:
-    names = assignment_names(ctx.session, ctx.actor, course_id)
-    if names is not None:
-        return {'assignments': names}
+    answer = listed_assignments(ctx, course_id)
+    if answer is not None:
+        return answer
     course = find_course(ctx.session, course_id)
     require_member(ctx.session, ctx.actor, course)
     names = ctx.session.scalars(
@@ -49,17 +63,54 @@ def release_assignment(
 ) -> dict:
     # The course stays until this commits; a concurrent release of the same
     # name is caught by the unique constraint (the loser's retry answers 409).
-    course = find_course(ctx.session, course_id, lock=KEEP)
-    require_instructor(ctx.session, ctx.actor, course)
-    if assignment_exists(ctx.session, course, assignment_id):
+    target = _release_target(ctx, course_id, assignment_id)
+    if target is None:
+        # A refusal (or a race lost to a delete): the long way answers it.
+        course = find_course(ctx.session, course_id, lock=KEEP)
+        require_instructor(ctx.session, ctx.actor, course)
+        target = course._id, assignment_exists(ctx.session, course, assignment_id)
+    course_pk, exists_already = target
+    if exists_already:
         raise conflict('Assignment already exists')
     require_new_name(assignment_id)
     tree = upload_tree(ctx, files)
-    assignment = Assignment(id=assignment_id, course_id=course._id)
-    assignment.files = store_tree(ctx, tree)
-    ctx.session.add(assignment)
-    ctx.session.flush()
+    assignment_pk = ctx.session.execute(
+        prepared(
+            'insert assignment',
+            lambda: insert(ASSIGNMENTS).returning(ASSIGNMENTS.c._id),
+        ),
+        {'id': assignment_id, 'course_id': course_pk},
+    ).scalar_one()
+    insert_tree(ctx, tree, assignment_id=assignment_pk)
     return {}
+
+
+def _release_target(
+    ctx: Context, course_id: str, assignment_id: str
+) -> tuple[int, bool] | None:
+    """(course pk, whether the assignment exists) in one Core statement
+    that takes the long way's lock (the course ``KEEP``), when the caller
+    may release; None otherwise (see :mod:`.lookup`)."""
+    names = (course_id, assignment_id, ctx.actor.name)
+    if not all(can_exist(name) for name in names):
+        return None
+    admin = ctx.actor.is_admin
+
+    def build():
+        named = exists().where(
+            ASSIGNMENTS.c.course_id == COURSES.c._id,
+            ASSIGNMENTS.c.id == bindparam('assignment'),
+        )
+        query = select(COURSES.c._id, named).where(COURSES.c.id == bindparam('course'))
+        if not admin:
+            query = query.where(caller_on_roster(INSTRUCTOR))
+        return locking(query, (KEEP, (COURSES,)))
+
+    row = ctx.session.execute(
+        prepared(('release target', admin), build),
+        {'course': course_id, 'assignment': assignment_id, 'actor': ctx.actor.name},
+    ).first()
+    return None if row is None else (row[0], bool(row[1]))
 
 
 def delete_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:

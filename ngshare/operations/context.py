@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from ..actor import Actor
@@ -12,7 +13,9 @@ from ..blobs.store import BlobStore
 
 @dataclasses.dataclass
 class Context:
-    session: Session
+    # A Session; for the one-statement reads on the event loop a Connection
+    # (``runner.run_quick``), through which only Core statements run.
+    session: Session | Connection
     store: BlobStore
     actor: Actor
     # Largest decoded size of one uploaded file, in bytes (None: no limit).

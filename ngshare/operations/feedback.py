@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import and_, bindparam, delete
 
-from ..database.models import File
+from ..database.models import INSTRUCTOR, File, Submission
 from ..database.prepared import prepared
+from ..names import can_exist
 from ..permissions import require_instructor, require_self_or_instructor
 from ..timestamps import format_timestamp, parsed_or_none
 from .context import Context
 from .lookup import (
+    ASSIGNMENTS,
+    COURSES,
     EXCLUSIVE,
     KEEP,
     find_assignment,
     find_course,
     find_student_submission,
+    locking,
+    write_target,
 )
 from .shortcuts import feedback_files
 from .trees import insert_tree, list_tree, release_blobs, upload_tree
@@ -48,29 +53,92 @@ def upload_feedback(
 ) -> dict:
     # Two uploads for one submission queue on its row: the second reads the
     # feedback the first committed and replaces it whole (last wins).
-    course = find_course(ctx.session, course_id, lock=KEEP)
-    require_instructor(ctx.session, ctx.actor, course)
-    submission = _submission_at(
-        ctx, course, assignment_id, student_id, timestamp, write=True
+    submission_pk = _feedback_target(
+        ctx, course_id, assignment_id, student_id, timestamp
     )
+    if submission_pk is None:
+        # A refusal (or a race lost to a delete): the long way answers it.
+        course = find_course(ctx.session, course_id, lock=KEEP)
+        require_instructor(ctx.session, ctx.actor, course)
+        submission_pk = _submission_at(
+            ctx, course, assignment_id, student_id, timestamp, write=True
+        )._id
     tree = upload_tree(ctx, files)
+    # The old feedback's rows go, and their blobs are released, in one
+    # statement (none: nothing deleted, nothing released).
     old = ctx.session.scalars(
         prepared(
-            'feedback keys',
-            lambda: select(File.actual_name).where(
-                File.feedback_id == bindparam('submission')
+            'delete feedback',
+            lambda: (
+                delete(_FILES)
+                .where(_FILES.c.feedback_id == bindparam('submission'))
+                .returning(_FILES.c.actual_name)
             ),
         ),
-        {'submission': submission._id},
+        {'submission': submission_pk},
     ).all()
-    if old:
-        release_blobs(ctx, old)
-        ctx.session.execute(
-            delete(File).where(File.feedback_id == submission._id),
-            execution_options={'synchronize_session': False},
-        )
-    insert_tree(ctx, tree, feedback_id=submission._id)
+    release_blobs(ctx, old)
+    insert_tree(ctx, tree, feedback_id=submission_pk)
     return {}
+
+
+_FILES = File.__table__
+_SUBMISSIONS = Submission.__table__
+
+
+def _feedback_target(
+    ctx: Context, course_id, assignment_id, student_id, timestamp
+) -> int | None:
+    """The pk of the student's submission at ``timestamp``, in one Core
+    statement that takes the long way's locks (course and assignment
+    ``KEEP``, the submission ``EXCLUSIVE``), when the caller may upload its
+    feedback; None otherwise (see :mod:`.lookup`)."""
+    when = parsed_or_none(timestamp)
+    names = (course_id, assignment_id, student_id, ctx.actor.name)
+    if when is None or not all(can_exist(name) for name in names):
+        return None
+    admin = ctx.actor.is_admin
+
+    def build():
+        query = write_target(_SUBMISSIONS.c._id, admin=admin, role=INSTRUCTOR).join(
+            _SUBMISSIONS,
+            and_(
+                _SUBMISSIONS.c.assignment_id == ASSIGNMENTS.c._id,
+                _SUBMISSIONS.c.student_id == bindparam('student'),
+                _SUBMISSIONS.c.timestamp == bindparam('when'),
+            ),
+        )
+        return locking(
+            query, (KEEP, (COURSES, ASSIGNMENTS)), (EXCLUSIVE, (_SUBMISSIONS,))
+        )
+
+    values = {
+        'course': course_id,
+        'assignment': assignment_id,
+        'student': student_id,
+        'when': when,
+        'actor': ctx.actor.name,
+    }
+    return ctx.session.scalar(prepared(('feedback target', admin), build), values)
+
+
+def fetched_feedback(
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    timestamp: str | None,
+    limit: int | None = None,
+) -> dict | None:
+    """``get_feedback``'s answer when one statement gives it (see
+    :mod:`.shortcuts`; at most ``limit`` files), else None."""
+    when = parsed_or_none(timestamp)
+    rows = when and feedback_files(
+        ctx.session, ctx.actor, course_id, assignment_id, student_id, when, limit
+    )
+    if not rows:
+        return None
+    return {'timestamp': format_timestamp(rows[0].timestamp), 'files': list_tree(rows)}
 
 
 def get_feedback(
@@ -80,15 +148,9 @@ def get_feedback(
     student_id: str,
     timestamp: str | None,
 ) -> dict:
-    when = parsed_or_none(timestamp)
-    rows = when and feedback_files(
-        ctx.session, ctx.actor, course_id, assignment_id, student_id, when
-    )
-    if rows:
-        return {
-            'timestamp': format_timestamp(rows[0].timestamp),
-            'files': list_tree(rows),
-        }
+    answer = fetched_feedback(ctx, course_id, assignment_id, student_id, timestamp)
+    if answer is not None:
+        return answer
     course = find_course(ctx.session, course_id)
     require_self_or_instructor(ctx.session, ctx.actor, course, student_id)
     submission = _submission_at(ctx, course, assignment_id, student_id, timestamp)

@@ -186,6 +186,40 @@ def run_operation(
     raise AssertionError('unreachable')
 
 
+# The most rows a read answered on the event loop may have (run_quick).
+QUICK_ROWS = 100
+
+
+def quick_reads(runtime: Runtime) -> bool:
+    """Whether small reads are answered on the event loop: on SQLite only.
+
+    A student's list answered in one statement costs about 0.15 ms on a
+    local SQLite file, less than its trip to the worker pool and back
+    (about as much again, on the event loop and the worker both). A
+    PostgreSQL server is a network round trip away: never on the loop.
+    """
+    return runtime.engine.dialect.name == 'sqlite'
+
+
+def run_quick(runtime: Runtime, actor: Actor, quick: Callable, args: tuple):
+    """``quick(ctx, *args, limit=QUICK_ROWS)`` in a read transaction of its
+    own, on the calling thread: its answer, or None for "run the operation
+    in the worker pool" (a refusal, an empty or a longer list, and any
+    database failure, which the operation then answers as documented).
+
+    Bounded, so that the event loop is never held long: one statement that
+    fetches at most :data:`QUICK_ROWS` + 1 rows. It reads through a plain
+    Connection, not a Session: the shortcuts select columns, not entities,
+    and a Session would double the cost of the whole read.
+    """
+    try:
+        with runtime.engine.connect() as connection:
+            ctx = Context(session=connection, store=runtime.store, actor=actor)
+            return quick(ctx, *args, limit=QUICK_ROWS)
+    except DBAPIError:
+        return None
+
+
 def _forget(runtime: Runtime, ctx: Context | None) -> None:
     """Undo the blob writes of a unit of work that did not commit.
 

@@ -12,7 +12,10 @@ finds nothing (an empty list, or any refusal), the caller goes the long way,
 which gives exactly the answer and message it always gave.
 
 Each function returns the rows, or None for "go the long way". Names that
-cannot exist (:func:`ngshare.names.can_exist`) always go the long way.
+cannot exist (:func:`ngshare.names.can_exist`) always go the long way. With
+a ``limit``, more rows than that are "the long way" too: the event loop
+answers these lists itself on SQLite (:mod:`.quick`), only when they are
+small.
 """
 
 from __future__ import annotations
@@ -52,7 +55,18 @@ def _member_of_course(*roles_allowed) -> object:
     )
 
 
-def assignment_names(session: Session, actor: Actor, course_id: str) -> list | None:
+def _bounded(result, limit: int | None) -> list | None:
+    """The rows of ``result``, or None when there are none or more than
+    ``limit`` (only ``limit`` + 1 are ever fetched)."""
+    rows = result.all() if limit is None else result.fetchmany(limit + 1)
+    if not rows or (limit is not None and len(rows) > limit):
+        return None
+    return rows
+
+
+def assignment_names(
+    session: Session, actor: Actor, course_id: str, limit: int | None = None
+) -> list | None:
     """``list_assignments``: the names, for a member (or an admin)."""
     if not (can_exist(course_id) and can_exist(actor.name)):
         return None
@@ -67,8 +81,8 @@ def assignment_names(session: Session, actor: Actor, course_id: str) -> list | N
         return query if actor.is_admin else query.where(_member_of_course())
 
     statement = prepared(('assignment names', actor.is_admin), build)
-    names = list(session.scalars(statement, {'course': course_id, 'actor': actor.name}))
-    return names or None
+    values = {'course': course_id, 'actor': actor.name}
+    return _bounded(session.scalars(statement, values), limit)
 
 
 def student_submissions(
@@ -77,6 +91,7 @@ def student_submissions(
     course_id: str,
     assignment_id: str,
     student_id: str,
+    limit: int | None = None,
 ) -> list | None:
     """``list_student_submissions``: the rows, for an admin, an instructor,
     or the student themself."""
@@ -86,12 +101,12 @@ def student_submissions(
     kind = _reader_kind(actor, student_id)
 
     def build():
-        query = _of_student(select(Submission))
+        # The columns an answer needs, not entities: no unit of work to fill.
+        query = _of_student(select(Submission.student_id, Submission.timestamp))
         return _readable_by(query.order_by(Submission.timestamp, Submission._id), kind)
 
     statement = prepared(('student submissions', kind), build)
-    rows = list(session.scalars(statement, values))
-    return rows or None
+    return _bounded(session.execute(statement, values), limit)
 
 
 def feedback_files(
@@ -101,6 +116,7 @@ def feedback_files(
     assignment_id: str,
     student_id: str,
     when: datetime.datetime,
+    limit: int | None = None,
 ) -> list | None:
     """``get_feedback``: the feedback's file rows (with the submission's
     timestamp) of the submission at ``when``, for an admin, an instructor,
@@ -118,8 +134,7 @@ def feedback_files(
         return _readable_by(query.order_by(File._id), kind)
 
     statement = prepared(('feedback files', kind), build)
-    rows = session.execute(statement, values).all()
-    return rows or None
+    return _bounded(session.execute(statement, values), limit)
 
 
 def submission_files(
@@ -129,6 +144,7 @@ def submission_files(
     assignment_id: str,
     student_id: str,
     when: datetime.datetime | None,
+    limit: int | None = None,
 ) -> list | None:
     """``get_submission`` (collect): the file rows (with the submission's
     timestamp) of the submission at ``when``, or of the latest one when it
@@ -153,8 +169,7 @@ def submission_files(
         )
 
     statement = prepared(('submission files', kind, at), build)
-    rows = session.execute(statement, values).all()
-    return rows or None
+    return _bounded(session.execute(statement, values), limit)
 
 
 # What an answer needs of a file (as trees.list_tree reads it), and the

@@ -8,6 +8,7 @@ from sqlalchemy import insert
 
 from ..blobs.lifecycle import lock_blob
 from ..database.models import File
+from ..database.prepared import prepared
 from ..filetree import TreeFile, parse_tree
 from .context import Context
 from .uploads import PreparedUpload
@@ -40,12 +41,17 @@ def store_tree(ctx: Context, tree: list[TreeFile]) -> list[File]:
 
 def insert_tree(ctx: Context, tree: list[TreeFile], **owner: int) -> None:
     """As :func:`store_tree`, the rows inserted at once for ``owner``
-    (``submission_id=`` or ``feedback_id=``): one statement for the whole
-    tree instead of the session's unit of work, for the uploads of every
+    (``submission_id=``, ``feedback_id=`` or ``assignment_id=``): one Core
+    statement for the whole tree (built once; no ORM bulk insert, which
+    would also read back every row's key), for the uploads of every
     student."""
     rows = [{**row, **owner} for row in _stored_rows(ctx, tree)]
     if rows:
-        ctx.session.execute(insert(File), rows)
+        ctx.session.execute(prepared('insert files', _insert_files), rows)
+
+
+def _insert_files():
+    return insert(File.__table__).inline()
 
 
 def _stored_rows(ctx: Context, tree: list[TreeFile]) -> list[dict]:
