@@ -71,7 +71,6 @@ _PLACEHOLDER_ESCAPE = re.compile(rb'\\u00(?:7[eE]|3[0-9]|6[1-6])')
 
 _find = bytearray.find
 _rfind = bytearray.rfind
-_count = bytearray.count
 _translate = bytearray.translate
 _a2b_base64 = binascii.a2b_base64
 _json_loads = json.loads
@@ -146,12 +145,20 @@ def rfind(buffer: bytearray, byte: bytes, start: int, end: int) -> int:
 
 def count(buffer: bytearray, byte: bytes, start: int, end: int, limit: int) -> int:
     """``buffer.count(byte, start, end)``, or a number >= ``limit`` as soon
-    as that many are found."""
+    as that many are found.
+
+    Found one by one with ``find`` (memchr), at most ``limit`` calls plus
+    one a piece: ``count`` compares byte by byte, and a body's fields are
+    counted before any is read (a tenth of a 400 kB upload's parsing)."""
     total = 0
     while start < end and total < limit:
         stop = min(start + PIECE, end)
-        total += _count(buffer, byte, start, stop)
-        start = stop
+        found = _find(buffer, byte, start, stop)
+        if found < 0:
+            start = stop
+        else:
+            total += 1
+            start = found + 1
     return total
 
 

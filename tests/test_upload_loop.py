@@ -103,7 +103,7 @@ def test_upload_calls_read_a_piece_at_most(shared_server, monkeypatch):
     server = shared_server
     make_course(server)
     watch = Watch(monkeypatch)
-    for name in ('_find', '_rfind', '_count'):
+    for name in ('_find', '_rfind'):
         watch.wrap(large_tree, name, _window)
     for name in ('_translate', '_a2b_base64'):
         watch.wrap(large_tree, name, _first_length)
