@@ -21,7 +21,7 @@ from .lookup import (
     locking,
     write_target,
 )
-from .shortcuts import feedback_files
+from .shortcuts import answer_of_files, feedback_files
 from .trees import insert_tree, list_tree, release_blobs, upload_tree
 from .uploads import PreparedUpload
 
@@ -138,7 +138,7 @@ def fetched_feedback(
     )
     if not rows:
         return None
-    return {'timestamp': format_timestamp(rows[0].timestamp), 'files': list_tree(rows)}
+    return answer_of_files(rows)
 
 
 def get_feedback(

@@ -37,8 +37,11 @@ from ..database.models import (
 )
 from ..database.prepared import prepared
 from ..names import can_exist
+from ..timestamps import format_timestamp
+from .trees import list_tree
 
 __all__ = [
+    'answer_of_files',
     'assignment_names',
     'feedback_files',
     'student_submissions',
@@ -170,6 +173,12 @@ def submission_files(
 
     statement = prepared(('submission files', kind, at), build)
     return _bounded(session.execute(statement, values), limit)
+
+
+def answer_of_files(rows) -> dict:
+    """The answer (``timestamp``, ``files``) of the rows of
+    :func:`submission_files` or :func:`feedback_files`."""
+    return {'timestamp': format_timestamp(rows[0].timestamp), 'files': list_tree(rows)}
 
 
 # What an answer needs of a file (as trees.list_tree reads it), and the

@@ -24,7 +24,7 @@ from .lookup import (
     require_student_found,
     write_target,
 )
-from .shortcuts import student_submissions, submission_files
+from .shortcuts import answer_of_files, student_submissions, submission_files
 from .trees import insert_tree, list_tree, upload_tree
 from .uploads import PreparedUpload
 
@@ -203,7 +203,7 @@ def collected_submission(
     )
     if rows is None:
         return None
-    return {'timestamp': format_timestamp(rows[0].timestamp), 'files': list_tree(rows)}
+    return answer_of_files(rows)
 
 
 def get_submission(
