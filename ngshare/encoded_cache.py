@@ -2,9 +2,10 @@
 
 A release is fetched by every student of a course, often within minutes:
 without this, each fetch reads the same blobs from the store and
-base64-encodes them again (a third of a fetch's time). Blob keys are content
-addresses (the sha256 of the content), so an entry can never be stale: a
-changed file is another key, and nothing has to be invalidated.
+base64-encodes them again (a third of a fetch's time). A blob key always
+names the same content (the sha256 of the content; a file 0.6.0 wrote keeps
+its name, and nothing writes under it again), so an entry can never be
+stale: a changed file is another key, and nothing has to be invalidated.
 
 The memory is bounded by bytes, not by entries: a byte-bounded LRU whose
 entries are the encoded pieces of whole blobs (as
