@@ -376,25 +376,38 @@ def upsert_insert(session: Session, table: Table):
 
 
 def ensure_user(session: Session, user_id: str, *, check_name: bool = True) -> None:
-    """Create the users row for ``user_id`` if there is none yet.
+    """Create the users row for ``user_id`` if there is none yet
+    (:func:`ensure_users` of one)."""
+    ensure_users(session, [user_id], check_name=check_name)
 
-    One ``INSERT ... ON CONFLICT DO NOTHING``: when another transaction
-    (another request, another replica) creates the same user at the same
-    time, this one waits for it and carries on instead of failing on the
-    primary key and starting over.
+
+# Names looked up per statement: within every database's limit on bound
+# values (SQLite's is 32,766).
+NAMES_PER_STATEMENT = 1000
+
+
+def ensure_users(session: Session, names: list[str], *, check_name=True) -> None:
+    """Create the users rows of ``names`` that do not exist yet, in one
+    ``INSERT ... ON CONFLICT DO NOTHING`` (of many rows; sorted names keep
+    two requests from waiting for each other in a cycle): when another
+    transaction (another request, another replica) creates the same user at
+    the same time, this one waits for it and carries on instead of failing
+    on the primary key and starting over.
 
     With ``check_name`` (every request), a name that is not a legal new
     name answers 400 ``Illegal name`` unless that user already exists (a
     0.6.0 user with a tab in the name may still be enrolled); restoring
     deleted items passes False, since their users existed before.
     """
-    if check_name and not is_legal_new_name(user_id):
-        if not can_exist(user_id) or session.get(User, user_id) is None:
+    odd = [name for name in names if check_name and not is_legal_new_name(name)]
+    if not all(can_exist(name) for name in odd):
+        raise bad_request(ILLEGAL_NAME)
+    for start in range(0, len(odd), NAMES_PER_STATEMENT):
+        chunk = odd[start : start + NAMES_PER_STATEMENT]
+        known = session.scalars(select(User.id).where(User.id.in_(chunk))).all()
+        if len(set(known)) != len(set(chunk)):
             raise bad_request(ILLEGAL_NAME)
-        return
-    insert = upsert_insert(session, User.__table__)
-    if insert is not None:
-        session.execute(insert.values(id=user_id).on_conflict_do_nothing())
-    elif session.get(User, user_id) is None:
-        session.add(User(id=user_id))
-        session.flush()
+    new = [{'id': name} for name in names if name not in odd]
+    if new:
+        insert = upsert_insert(session, User.__table__)
+        session.execute(insert.on_conflict_do_nothing(), new)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ..database.models import INSTRUCTOR, STUDENT, RosterEntry, User
+from ..database.models import INSTRUCTOR, STUDENT, RosterEntry
 from ..errors import bad_request, conflict, not_found
 from ..jsonfields import parse_field
-from ..names import ILLEGAL_NAME, can_exist, is_legal_new_name, is_storable
+from ..names import is_storable
 from ..permissions import (
     require_admin,
     require_admin_or_own_instructor_entry,
@@ -27,7 +27,9 @@ from ..permissions import (
 from .context import Context
 from .lookup import (
     EXCLUSIVE,
+    NAMES_PER_STATEMENT,
     ensure_user,
+    ensure_users,
     find_course,
     roster_entry,
     roster_of,
@@ -35,9 +37,6 @@ from .lookup import (
 )
 
 _PERSON_FIELDS = ('first_name', 'last_name', 'email')
-# Names looked up per statement of a bulk add: within every database's
-# limit on bound values (SQLite's is 32,766).
-NAMES_PER_STATEMENT = 1000
 SUPPLY_STUDENTS = 'Please supply students'
 
 
@@ -170,15 +169,11 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
     In a handful of statements whatever the number of students (one to find
     the instructors among them, one for their users rows, one for their
     roster entries, with as many rows as there are students), the same
-    result as enrolling them one by one with :func:`_enrol` (which the
-    databases without ``ON CONFLICT`` still do).
+    result as enrolling them one by one with :func:`_enrol`.
     """
     course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_instructor(ctx.session, ctx.actor, course)
     students = _parse_students(students_json)
-    upsert = upsert_insert(ctx.session, RosterEntry.__table__)
-    if upsert is None:
-        return _add_students_in_turn(ctx, course, students)
     # Written in one order, by user name, whatever the order of the
     # request: two requests enrolling the same people then never wait for
     # each other in a cycle (a deadlock on PostgreSQL). A name given twice
@@ -189,6 +184,7 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
     ensure_users(ctx.session, enrolled)
     if enrolled:
         values = ('role', *_PERSON_FIELDS)
+        upsert = upsert_insert(ctx.session, RosterEntry.__table__)
         ctx.session.execute(
             upsert.on_conflict_do_update(
                 index_elements=['course_id', 'user_id'],
@@ -237,38 +233,6 @@ def _instructors_among(session, course, names: list[str]) -> set[str]:
             )
         )
     return found
-
-
-def ensure_users(session, names: list[str]) -> None:
-    """:func:`~.lookup.ensure_user` for each of ``names`` (sorted), in one
-    ``INSERT ... ON CONFLICT DO NOTHING`` of many rows: a name that is not a
-    legal new name is a 400 ``Illegal name`` unless that user exists."""
-    odd = [name for name in names if not is_legal_new_name(name)]
-    if not all(can_exist(name) for name in odd):
-        raise bad_request(ILLEGAL_NAME)
-    for start in range(0, len(odd), NAMES_PER_STATEMENT):
-        chunk = odd[start : start + NAMES_PER_STATEMENT]
-        known = session.scalars(select(User.id).where(User.id.in_(chunk))).all()
-        if len(set(known)) != len(chunk):
-            raise bad_request(ILLEGAL_NAME)
-    new = [{'id': name} for name in names if is_legal_new_name(name)]
-    if new:
-        insert = upsert_insert(session, User.__table__)
-        session.execute(insert.on_conflict_do_nothing(), new)
-
-
-def _add_students_in_turn(ctx: Context, course, students: list[dict]) -> dict:
-    """:func:`add_students` one student after the other."""
-    status: list[dict] = [{} for _ in students]
-    for index in sorted(range(len(students)), key=lambda i: students[i]['username']):
-        student = students[index]
-        user_id = student['username']
-        if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is not None:
-            status[index] = _INSTRUCTOR_REFUSED | {'username': user_id}
-            continue
-        _enrol(ctx, course, user_id, STUDENT, student)
-        status[index] = {'username': user_id, 'success': True}
-    return {'status': status}
 
 
 def _parse_students(students_json: str | None) -> list[dict]:
