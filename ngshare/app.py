@@ -12,6 +12,7 @@ from .auth import HubAuthenticator, OAuthCallbackHandler
 from .handlers.assignments import AssignmentHandler, AssignmentsHandler
 from .handlers.base import NotFoundHandler
 from .handlers.courses import CourseHandler, CoursesHandler
+from .handlers.deadlines import DeadlineHandler, ExtensionHandler
 from .handlers.feedback import FeedbackHandler
 from .handlers.intake import BodyBudget
 from .handlers.pages import (
@@ -56,6 +57,8 @@ API_ROUTES = [
     (rf'submission/{NAME}/{NAME}', SubmitHandler),
     (rf'submission/{NAME}/{NAME}/{NAME}', SubmissionHandler),
     (rf'feedback/{NAME}/{NAME}/{NAME}', FeedbackHandler),
+    (rf'deadline/{NAME}/{NAME}', DeadlineHandler),
+    (rf'extension/{NAME}/{NAME}/{NAME}', ExtensionHandler),
     (r'initialize-Data6ase', DebugHandler),
     (r'favicon\.ico', FaviconHandler),
     (r'healthz', HealthHandler),

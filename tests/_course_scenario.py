@@ -3,12 +3,14 @@
 :func:`run_course` plays the ten :data:`PHASES` in order against a
 :class:`~_course_harness.Deployment`: the same for ngshare stand-alone
 behind the Hub stand-in and for ngshare under a real JupyterHub, with either
-plugin. The client exits 0 on many failures, so every step checks its
-effects: files on disk in nbgrader's layout and their checksums, the
-gradebook, the exported grades, and ngshare's state through its API. Every
-refusal is checked where a user sees it: the client's output shows ngshare's
-answer, the same request through the API gets that answer, and the API shows
-nothing changed. A failure names its phase, its step and its user (see
+plugin; ``ngshare.exchange`` then plays the deadline phases of
+:mod:`_course_deadlines` (:func:`course_phases`). The client exits 0 on
+many failures, so every step checks its effects: files on disk in
+nbgrader's layout and their checksums, the gradebook, the exported grades,
+and ngshare's state through its API. Every refusal is checked where a user
+sees it: the client's output shows ngshare's answer, the same request
+through the API gets that answer, and the API shows nothing changed. A
+failure names its phase, its step and its user (see
 :meth:`~_course_harness.Course.play`).
 
 The phases up to the first submission are here; the ones from submitting
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _course_clients import check_client_installed
+import pytest
+from _course_clients import NEW_CLIENT, Client, check_client_installed
+from _course_deadlines import DEADLINE_PHASES
 from _course_grading import (
     collect_and_grade,
     refusals_after_grading,
@@ -52,7 +56,15 @@ from _course_material import (
     source_notebook,
 )
 
-__all__ = ['PHASES', 'PHASE_IDS', 'run_course', 'start_course']
+__all__ = [
+    'PHASES',
+    'PHASE_IDS',
+    'course_phases',
+    'phase_ids',
+    'phase_params',
+    'run_course',
+    'start_course',
+]
 
 
 def start_course(deployment: Deployment, root: Path) -> Course:
@@ -67,7 +79,7 @@ def start_course(deployment: Deployment, root: Path) -> Course:
 def run_course(deployment: Deployment, root: Path) -> Course:
     """Play the whole course; raise at the first failure, naming its phase."""
     course = start_course(deployment, root)
-    course.play(PHASES)
+    course.play(course_phases(deployment.client))
     return course
 
 
@@ -363,8 +375,42 @@ PHASES = [
     ('refusals after grading', refusals_after_grading),
 ]
 
-#: Test ids of the phases, in order: ``01-set-up-the-course``...
-PHASE_IDS = [
-    f'{number:02d}-{title.replace(" ", "-")}'
-    for number, (title, _) in enumerate(PHASES, 1)
-]
+
+def course_phases(client: Client) -> list:
+    """The phases ``client`` plays: ngshare.exchange also plays the
+    deadline phases (:mod:`_course_deadlines`); ngshare_exchange 0.5.3
+    knows nothing of deadlines and plays :data:`PHASES` exactly."""
+    if client is NEW_CLIENT:
+        return PHASES + DEADLINE_PHASES
+    return list(PHASES)
+
+
+def phase_ids(phases: list) -> list[str]:
+    """Test ids of ``phases``, in order: ``01-set-up-the-course``..."""
+    return [
+        f'{number:02d}-{title.replace(" ", "-")}'
+        for number, (title, _) in enumerate(phases, 1)
+    ]
+
+
+#: Test ids of the phases every client plays.
+PHASE_IDS = phase_ids(PHASES)
+
+
+def phase_params(clients: dict[str, Client]) -> list:
+    """``(client name, (client name, phase title))`` for each phase each
+    client plays, with the ids ``CLIENT-NN-title``
+    (``ngshare.exchange-11-release-with-a-due-date``).
+
+    For a test parametrized, at module scope, over a module-scoped fixture
+    of the client (``indirect``) and ``phase``: a phase's value names its
+    client, so that pytest keeps each client's phases together on one
+    deployment (and never takes the same phase of both clients for one).
+    """
+    return [
+        pytest.param(name, (name, title), id=f'{name}-{test_id}')
+        for name, client in clients.items()
+        for (title, _), test_id in zip(
+            course_phases(client), phase_ids(course_phases(client)), strict=True
+        )
+    ]

@@ -52,7 +52,7 @@ def submit(server, user, files, assignment=ASSIGNMENT):
             ('submission', COURSE, assignment), user=user, data={'files': tree(files)}
         )
     )
-    assert set(answer) == {'success', 'timestamp'}
+    assert set(answer) == {'success', 'timestamp', 'due', 'late', 'seconds_late'}
     return answer['timestamp']
 
 
@@ -102,7 +102,14 @@ def test_submit_and_collect(shared_server):
     assert answer['timestamp'] == stamp
     assert files_of(answer) == files
     assert [f['path'] for f in answer['files']] == ['task.ipynb', 'extra/notes.txt']
-    assert set(answer) == {'success', 'timestamp', 'files'}
+    assert set(answer) == {
+        'success',
+        'timestamp',
+        'due',
+        'late',
+        'seconds_late',
+        'files',
+    }
 
 
 def test_instructor_may_submit(shared_server):

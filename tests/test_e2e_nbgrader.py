@@ -15,7 +15,9 @@ each twice:
 Here each phase of the course is a test of its own (``...[CLIENT-03-release-
 the-assignment]``), in order on one deployment per client; once a phase
 fails, the later ones skip naming it, and a phase run alone (``-k``) plays
-the ones before it first.
+the ones before it first. ``ngshare.exchange`` also plays the deadline
+phases (``...[ngshare.exchange-11-release-with-a-due-date]`` to ``-14-``,
+:mod:`_course_deadlines`); ngshare_exchange 0.5.3 plays the ten others only.
 
 Install the client with the README's test command (``ngshare-exchange`` with
 ``--no-deps``: its ``jupyter_core<4.11.2`` pin would block nbgrader 0.9).
@@ -32,11 +34,13 @@ pytest.register_assert_rewrite(
     '_course_material',
     '_course_grading',
     '_course_scenario',
+    '_course_deadline_material',
+    '_course_deadlines',
 )
 
 from _course_clients import CLIENTS  # noqa: E402
 from _course_harness import Course, Deployment  # noqa: E402
-from _course_scenario import PHASE_IDS, PHASES, start_course  # noqa: E402
+from _course_scenario import course_phases, phase_params, start_course  # noqa: E402
 from _servers import HubStub, start_server, token_for  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -78,15 +82,21 @@ def stand_alone(request, tmp_path_factory):
         hub.stop()
 
 
-@pytest.mark.parametrize('phase', [title for title, _ in PHASES], ids=PHASE_IDS)
+@pytest.mark.parametrize(
+    ('stand_alone', 'phase'),
+    phase_params(CLIENTS),
+    indirect=['stand_alone'],
+    scope='module',
+)
 def test_course_with_stand_alone_ngshare(stand_alone, phase):
     course: Course = stand_alone[2]
-    course.play(PHASES, until=phase)
+    _, title = phase
+    course.play(course_phases(course.deployment.client), until=title)
 
 
 def test_after_the_course_with_stand_alone_ngshare(stand_alone):
     hub, server, course = stand_alone
-    course.play(PHASES)
+    course.play(course_phases(course.deployment.client))
     # The client's requests without ``user`` were identified by their token,
     # through the Hub stand-in.
     for name in ('kevin', 'lawrence', 'eric', 'grace'):

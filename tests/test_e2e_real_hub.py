@@ -1,5 +1,6 @@
 """End to end under a real JupyterHub: the course of :mod:`_course_scenario`
-with both clients, each phase a test of its own (as in
+with both clients (``ngshare.exchange`` with the deadline phases of
+:mod:`_course_deadlines` too), each phase a test of its own (as in
 ``test_e2e_nbgrader.py``), through the proxy at ``/services/ngshare``, with Hub
 tokens of real Hub users (the ``real_hub`` fixture of :mod:`_jupyterhub`,
 a plugin of conftest.py); the stand-alone half is
@@ -18,12 +19,14 @@ pytest.register_assert_rewrite(
     '_course_material',
     '_course_grading',
     '_course_scenario',
+    '_course_deadline_material',
+    '_course_deadlines',
 )
 
 from _course_clients import CLIENTS  # noqa: E402
 from _course_harness import Course, Deployment  # noqa: E402
 from _course_material import ALL_USERS, COURSE  # noqa: E402
-from _course_scenario import PHASE_IDS, PHASES, start_course  # noqa: E402
+from _course_scenario import course_phases, phase_params, start_course  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -80,11 +83,17 @@ def under_hub(request, real_hub, hub_token):
     return start_course(deployment, real_hub.workdir / f'course-{request.param}')
 
 
-@pytest.mark.parametrize('phase', [title for title, _ in PHASES], ids=PHASE_IDS)
+@pytest.mark.parametrize(
+    ('under_hub', 'phase'),
+    phase_params(CLIENTS),
+    indirect=['under_hub'],
+    scope='module',
+)
 def test_course_under_real_jupyterhub(under_hub: Course, phase):
-    under_hub.play(PHASES, until=phase)
+    _, title = phase
+    under_hub.play(course_phases(under_hub.deployment.client), until=title)
 
 
 def test_after_the_course_under_real_jupyterhub(under_hub: Course, real_hub):
-    under_hub.play(PHASES)
+    under_hub.play(course_phases(under_hub.deployment.client))
     assert real_hub.running, real_hub.log_text()

@@ -52,6 +52,11 @@ def test_course_through_the_exchange(site):
             'status': 'released',
             'path': f'{site.url}/assignment/{COURSE}/{ASSIGNMENT}',
             'notebooks': [{'notebook_id': 'ps1', 'path': 'ps1.ipynb'}],
+            # No due date: late submissions accepted, none made yet.
+            'due_date': None,
+            'late_policy': 'accept',
+            'cutoff': None,
+            'submissions': [],
         }
     ]
 

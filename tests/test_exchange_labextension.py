@@ -6,19 +6,26 @@ notebook root, builds the configured exchange classes through
 ``ExchangeFactory`` and sorts, filters and relativizes what ``list`` returns.
 Here its ``AssignmentList`` runs in this process as a student's server would
 run it, against a real ngshare: the lists must have the shape the panel
-reads, and fetch, submit and fetch feedback must work through it.
+reads, and fetch, submit and fetch feedback must work through it; with a
+due date the lists carry it (the student's own, extension included) and
+each submission's lateness as ngshare judged it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
+import time
 
 import pytest
 from _exchange import *  # noqa: F403 (the exchange_site fixtures)
 from _exchange import ASSIGNMENT, COURSE, Person, cli_environment
 
 pytestmark = pytest.mark.timeout(300)
+
+# How far ahead the due date is: room for a fetch and an on-time submit.
+DUE_AHEAD = 4
 
 
 @contextlib.contextmanager
@@ -121,3 +128,80 @@ def test_assignment_panel_reports_ngshare_failures(exchange_site):
         result = panel.fetch_assignment(COURSE, ASSIGNMENT)
         assert result['success'] is False
         assert "Cannot fetch assignment 'ps1' of course 'NBG101'" in result['value']
+
+
+def wire(instant: datetime.datetime) -> str:
+    """An instant as ngshare writes it (``2026-12-01T17:00:00+00:00``)."""
+    return instant.replace(tzinfo=datetime.timezone.utc).isoformat()
+
+
+def test_assignment_panel_shows_deadlines(exchange_site):
+    """The panel's lists carry each student's own due date and, for every
+    submission, whether ngshare judged it late and by how much."""
+    site = exchange_site
+    kevin, lawrence, eric = site['kevin'], site['lawrence'], site['eric']
+    kevin.write_release()
+    kevin.exchange('release_assignment', CourseDirectory__assignment_id=ASSIGNMENT)
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    due = (now + datetime.timedelta(seconds=DUE_AHEAD)).replace(microsecond=0)
+    extended = due + datetime.timedelta(hours=1)
+    body = site.api(
+        'POST', 'deadline', COURSE, ASSIGNMENT, as_user='kevin', data={'due': wire(due)}
+    )
+    assert body['success'], body
+    body = site.api(
+        'POST',
+        'extension',
+        COURSE,
+        ASSIGNMENT,
+        'eric',
+        as_user='kevin',
+        data={'due': wire(extended)},
+    )
+    assert body['success'], body
+
+    with server_of(eric):  # their own due date: the extension
+        (released,) = assignment_list(eric).list_assignments(COURSE)['value']
+        assert (released['status'], released['due_date']) == (
+            'released',
+            wire(extended),
+        )
+
+    with server_of(lawrence):
+        panel = assignment_list(lawrence)
+        (released,) = panel.list_assignments(course_id=COURSE)['value']
+        assert released['status'] == 'released'
+        assert (released['due_date'], released['late_policy']) == (
+            wire(due),
+            'accept',
+        )
+        assert released['cutoff'] is None
+        assert panel.fetch_assignment(COURSE, ASSIGNMENT) == {'success': True}
+        assert panel.submit_assignment(COURSE, ASSIGNMENT)['success']
+        # the one wait: until the due date has passed on ngshare's clock
+        # (this machine's), then a late submission
+        left = (
+            due - datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        ).total_seconds()
+        if left > 0:
+            time.sleep(left + 0.2)
+        assert panel.submit_assignment(COURSE, ASSIGNMENT)['success']
+        listed = panel.list_assignments(course_id=COURSE)['value']
+
+    fetched, submitted = listed
+    assert (fetched['status'], fetched['due_date']) == ('fetched', wire(due))
+    on_server = site.api('GET', 'submissions', COURSE, ASSIGNMENT, 'lawrence')
+    entries = on_server['submissions']
+    # ngshare's judgement: in the entries, or in ``lateness`` beside them
+    for entry, judgement in zip(entries, on_server.get('lateness', entries)):
+        entry.update(judgement)
+    judged = {
+        entry['timestamp']: (entry['due'], entry['late'], entry['seconds_late'])
+        for entry in entries
+    }
+    shown = {
+        s['timestamp']: (s['due_date'], s['late'], s['seconds_late'])
+        for s in submitted['submissions']
+    }
+    assert shown == judged
+    assert [late for _, late, _ in shown.values()] == [False, True], shown

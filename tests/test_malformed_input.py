@@ -333,6 +333,38 @@ ROUTES = [
         None,
         {1: C_404, 2: A_404, 3: S_404},
     ),
+    (
+        'GET',
+        ('deadline', COURSE, ASSIGNMENT),
+        STUDENT,
+        None,
+        None,
+        {1: C_404, 2: A_404},
+    ),
+    (
+        'POST',
+        ('deadline', COURSE, ASSIGNMENT),
+        INSTRUCTOR,
+        {'late_policy': 'refuse'},
+        None,
+        {1: C_404, 2: A_404},
+    ),
+    (
+        'POST',
+        ('extension', COURSE, ASSIGNMENT, STUDENT),
+        INSTRUCTOR,
+        {'due': '2999-01-01T00:00:00+00:00'},
+        None,
+        {1: C_404, 2: A_404, 3: S_404},
+    ),
+    (
+        'DELETE',
+        ('extension', COURSE, ASSIGNMENT, STUDENT),
+        INSTRUCTOR,
+        None,
+        None,
+        {1: C_404, 2: A_404, 3: S_404},
+    ),
 ]
 
 
@@ -607,6 +639,8 @@ def test_the_table_is_large():
         'submissions',
         'submission',
         'feedback',
+        'deadline',
+        'extension',
     }
 
 
@@ -648,6 +682,7 @@ def test_names_of_0_6_0_stay_usable(world):
     assert ok(server.get(('assignments', legacy_course), user=ADMIN)) == {
         'success': True,
         'assignments': [],
+        'deadlines': {},
     }
     ok(
         server.post(

@@ -66,7 +66,8 @@ def test_list_assignments_in_release_order(course_ops):
     for name in ('zz', 'aa', 'mm'):
         release(course_ops, name)
     answer = course_ops.read(OTHER_STUDENT, list_assignments, 'c')
-    assert answer == {'assignments': ['zz', 'aa', 'mm']}
+    assert answer['assignments'] == ['zz', 'aa', 'mm']
+    assert list(answer['deadlines']) == ['zz', 'aa', 'mm']
 
 
 def test_release_refused_twice(course_ops):

@@ -42,6 +42,10 @@ WORK = {'a.ipynb': b'{"answer": 42}', 'notes/n.txt': b'mine'}
 FORMAT = '%Y-%m-%d %H:%M:%S.%f UTC'
 
 
+# The lateness of a submission to an assignment without a due date.
+ON_TIME = {'due': None, 'late': False, 'seconds_late': 0.0}
+
+
 def released(ops, files=None):
     ops.write(
         INSTRUCTOR, release_assignment, 'c', 'a', files_json(files or {'q': b'q'})
@@ -82,7 +86,8 @@ def test_timestamps_of_one_student_strictly_increase(hw):
     assert [parse(s) for s in stamps] == sorted({parse(s) for s in stamps})
     listed = hw.read(STUDENT, list_student_submissions, 'c', 'a', STUDENT)
     assert listed == {
-        'submissions': [{'student_id': STUDENT, 'timestamp': s} for s in stamps]
+        'submissions': [{'student_id': STUDENT, 'timestamp': s} for s in stamps],
+        'lateness': [ON_TIME] * len(stamps),
     }
     # Each timestamp names its own files.
     for i, stamp in enumerate(stamps):
@@ -112,7 +117,8 @@ def test_list_submissions_in_time_order_across_students(hw):
     assert answer == {
         'submissions': [
             {'student_id': who, 'timestamp': stamp} for who, stamp in zip(order, stamps)
-        ]
+        ],
+        'lateness': [ON_TIME] * len(order),
     }
 
 
@@ -165,13 +171,16 @@ def test_list_student_submissions_own_only(hw, who, expected):
     status, answer = hw.answers(who, list_student_submissions, 'c', 'a', STUDENT)
     assert status == expected
     if expected == 200:
-        assert answer == {'submissions': [{'student_id': STUDENT, 'timestamp': stamp}]}
+        assert answer == {
+            'submissions': [{'student_id': STUDENT, 'timestamp': stamp}],
+            'lateness': [ON_TIME],
+        }
 
 
 def test_list_student_submissions_of_nobody(hw):
     assert hw.read(
         OTHER_STUDENT, list_student_submissions, 'c', 'a', OTHER_STUDENT
-    ) == {'submissions': []}
+    ) == {'submissions': [], 'lateness': []}
     assert hw.answers(INSTRUCTOR, list_student_submissions, 'c', 'a', OUTSIDER) == (
         404,
         'Student not found',
@@ -184,7 +193,10 @@ def test_a_removed_student_who_submitted_is_still_found(hw):
     hw.write(INSTRUCTOR, remove_student, 'c', STUDENT)
     hw.write(INSTRUCTOR, remove_student, 'c', OTHER_STUDENT)
     listed = hw.read(INSTRUCTOR, list_student_submissions, 'c', 'a', STUDENT)
-    assert listed == {'submissions': [{'student_id': STUDENT, 'timestamp': stamp}]}
+    assert listed == {
+        'submissions': [{'student_id': STUDENT, 'timestamp': stamp}],
+        'lateness': [ON_TIME],
+    }
     assert hw.tree(hw.read(INSTRUCTOR, get_submission, 'c', 'a', STUDENT, None)) == WORK
     # No longer in the course: they may not look themselves.
     assert hw.answers(STUDENT, list_student_submissions, 'c', 'a', STUDENT) == DENIED

@@ -113,9 +113,43 @@ def decode_content(text: str) -> bytes:
     return base64.b64decode(''.join(text.split()), validate=True)
 
 
-def differences(expected, actual, where: str = '$', key: str = '') -> list[str]:
-    """How ``actual`` differs from ``expected`` beyond the allowed
-    differences (timestamps' ` UTC`, base64 line breaks); [] if it does not."""
+# What a 0.6.0 deployment, which knew no deadlines, is now also answered
+# (documented additions, docs/api.md): for each top-level key, the value
+# it must have for an answer with no due date anywhere.
+NO_DEADLINE = {'due': None, 'late_policy': 'accept', 'grace_seconds': 0, 'cutoff': None}
+ON_TIME = {'due': None, 'late': False, 'seconds_late': 0}
+
+
+def _addition_differences(expected: dict, actual: dict) -> list[str]:
+    """How the additions of a top-level answer differ from "no deadline"."""
+    found = []
+    for name in set(actual) - set(expected):
+        value = actual[name]
+        if name == 'deadlines' and 'assignments' in expected:
+            ok = value == dict.fromkeys(expected['assignments'], NO_DEADLINE)
+        elif name == 'lateness' and 'submissions' in expected:
+            ok = value == [ON_TIME] * len(expected['submissions'])
+        elif name in ON_TIME and 'timestamp' in expected:
+            ok = value == ON_TIME[name]
+        else:
+            ok = False
+        if not ok:
+            found.append(f'$.{name}: {value!r} is no documented addition here')
+    return found
+
+
+def differences(expected, actual) -> list[str]:
+    """How the answer ``actual`` differs from ``expected`` beyond the
+    allowed differences (timestamps' ` UTC`, base64 line breaks, the
+    documented additions to the answer); [] if it does not."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found = _addition_differences(expected, actual)
+        kept = {name: value for name, value in actual.items() if name in expected}
+        return found + _differences(expected, kept)
+    return _differences(expected, actual)
+
+
+def _differences(expected, actual, where: str = '$', key: str = '') -> list[str]:
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [f'{where}: expected an object, got {actual!r}']
@@ -123,14 +157,14 @@ def differences(expected, actual, where: str = '$', key: str = '') -> list[str]:
             return [f'{where}: keys {sorted(actual)}, expected {sorted(expected)}']
         found = []
         for name, value in expected.items():
-            found += differences(value, actual[name], f'{where}.{name}', name)
+            found += _differences(value, actual[name], f'{where}.{name}', name)
         return found
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f'{where}: expected {expected!r}, got {actual!r}']
         found = []
         for index, (want, got) in enumerate(zip(expected, actual)):
-            found += differences(want, got, f'{where}[{index}]', key)
+            found += _differences(want, got, f'{where}[{index}]', key)
         return found
     if isinstance(expected, str) and isinstance(actual, str):
         if key == 'timestamp':
@@ -208,8 +242,20 @@ def test_comparison_allows_only_the_documented_differences():
         {'files': [{'path': 'a', 'checksum': 'x', 'content': 'YWJjZGVm', 'y': 1}]},
         {'files': []},
         {'extra': None},
+        # The deadline additions, with anything but "no deadline".
+        {'late': True},
+        {'seconds_late': 1.5},
+        {'due': '2026-11-27T14:39:18+00:00'},
+        {'lateness': []},
     ):
         assert differences(recorded, {**same, **change}) != [], change
+    on_time = {'due': None, 'late': False, 'seconds_late': 0.0}
+    assert differences(recorded, {**same, **on_time}) == []
+    entry = {'student_id': 's', 'timestamp': '2026-11-27 14:39:18.036543'}
+    listed = {'success': True, 'submissions': [entry]}
+    judged = {**listed, 'lateness': [on_time]}
+    assert differences(listed, judged) == []
+    assert differences(listed, {**judged, 'lateness': [on_time, on_time]}) != []
     # The allowances apply only where the manifest has timestamps and content.
     assert differences({'path': 'YWJj'}, {'path': 'YWJj\n'}) != []
 

@@ -53,6 +53,11 @@ NAMING_CONVENTION = {
 INSTRUCTOR = 'instructor'
 STUDENT = 'student'
 
+# What happens to a submission after the due date (plus grace): ``accept``
+# it, marked late (0.6.0's behaviour, the default), or ``refuse`` it.
+ACCEPT_LATE = 'accept'
+REFUSE_LATE = 'refuse'
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -113,6 +118,10 @@ class Assignment(Base):
     __tablename__ = 'assignments'
     __table_args__ = (
         UniqueConstraint('course_id', 'id', name='uq_assignments_course_name'),
+        CheckConstraint(
+            f"late_policy IN ('{ACCEPT_LATE}', '{REFUSE_LATE}')", name='late_policy'
+        ),
+        CheckConstraint('grace_seconds >= 0', name='grace_seconds'),
     )
 
     _id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -120,7 +129,13 @@ class Assignment(Base):
     course_id: Mapped[int] = mapped_column(
         ForeignKey('courses._id', ondelete='CASCADE')
     )
+    # The due date (naive UTC), None for none; see ngshare/deadlines.py.
     due: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+    late_policy: Mapped[str] = mapped_column(
+        String(16), default=ACCEPT_LATE, server_default=ACCEPT_LATE
+    )
+    # With ``refuse``: submissions close this long after the due date.
+    grace_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
     course: Mapped[Course] = relationship(back_populates='assignments')
     files: Mapped[list[File]] = relationship(
@@ -158,6 +173,10 @@ class Submission(Base):
     # Naive UTC with microseconds, as 0.6.0 stored it.
     timestamp: Mapped[datetime.datetime] = mapped_column(DateTime)
     student_id: Mapped[str] = mapped_column(ForeignKey('users.id'))
+    # The due date that applied to this student when they submitted (their
+    # extension included), None for none: the submission's lateness is
+    # what the server decided then, whatever the due date becomes later.
+    due: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
 
     assignment: Mapped[Assignment] = relationship(back_populates='submissions')
     files: Mapped[list[File]] = relationship(
@@ -210,6 +229,29 @@ class File(Base):
     feedback_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey('submissions._id', ondelete='CASCADE')
     )
+
+
+class Extension(Base):
+    """A later due date for one student of one assignment.
+
+    It applies only while the assignment has a due date, and never moves a
+    student's due date earlier (see :func:`ngshare.deadlines.effective_due`).
+    """
+
+    __tablename__ = 'extensions'
+    __table_args__ = (
+        UniqueConstraint(
+            'assignment_id', 'student_id', name='uq_extensions_assignment_student'
+        ),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey('assignments._id', ondelete='CASCADE')
+    )
+    student_id: Mapped[str] = mapped_column(ForeignKey('users.id'))
+    # Naive UTC.
+    due: Mapped[datetime.datetime] = mapped_column(DateTime)
 
 
 DELETED_COURSE = 'course'

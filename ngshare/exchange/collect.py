@@ -6,6 +6,14 @@ the file system's refusal) is skipped with an error naming the student and
 why, nothing of it is left in ``submitted/``, the other students are
 collected, and the step then fails (nbgrader exits 1) listing the skipped
 submissions. Running collect again retries exactly those.
+
+Deadlines are ngshare's: ``--before-duedate`` takes each student's latest
+submission ngshare judged on time (``late`` false), else their latest
+(against a server that does not judge, the gradebook's due date decides, as
+in nbgrader's own exchange). Then the gradebook is made to agree with the
+due date ngshare applied to each collected submission (an assignment
+without a due date gets ngshare's, a student with another due date an
+``extension``), so that ``nbgrader autograde`` finds ngshare's lateness.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.utils import parse_utc
 
 from .client import NgshareError
+from .deadlines import from_wire, judged_submissions
 from .exchange import Exchange, UnsafeTree, describe_os_error
+from .gradebook import agree_with_server
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):
@@ -32,12 +42,14 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             segments.append(student_id)
         body = self.call(what, lambda: self.client.get(*segments))
         by_student = defaultdict(list)
-        for entry in body.get('submissions', []):
+        for entry in judged_submissions(body):
             by_student[entry['student_id']].append(
                 {
                     'student_id': entry['student_id'],
                     'timestamp_text': entry['timestamp'],
                     'timestamp': parse_utc(entry['timestamp']),
+                    'late': entry.get('late'),
+                    'due': from_wire(entry.get('due')),
                 }
             )
 
@@ -50,15 +62,49 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         for records in by_student.values():
             records.sort(key=lambda r: r['timestamp'], reverse=True)
             chosen = records[0]
-            if duedate is not None and self.before_duedate:
-                on_time = [r for r in records if r['timestamp'] <= duedate]
+            if self.before_duedate:
+                on_time = [r for r in records if self.on_time(r, duedate)]
                 if on_time:
                     chosen = on_time[0]
             self.src_records.append(chosen)
         self.src_records.sort(key=lambda r: r['student_id'])
 
+    @staticmethod
+    def on_time(record: dict, duedate) -> bool:
+        """ngshare's judgement, or else the gradebook's due date's."""
+        if record['late'] is not None:
+            return not record['late']
+        return duedate is None or record['timestamp'] <= duedate
+
     def init_dest(self):
         pass
+
+    def record_deadlines(self, collected: list[dict]) -> None:
+        """Make the gradebook agree with the due dates ngshare applied to
+        the submissions just collected (those it applied one to)."""
+        dues = {r['student_id']: r['due'] for r in collected if r['due'] is not None}
+        if not dues:
+            return
+        course_id, assignment_id = self.course_id, self.coursedir.assignment_id
+
+        def assignment_due():
+            body = self.client.get('deadline', course_id, assignment_id)
+            return from_wire(body.get('due'))
+
+        try:
+            changes = agree_with_server(
+                self.coursedir.db_url, course_id, assignment_id, dues, assignment_due
+            )
+        except Exception as exc:  # noqa: BLE001 (ngshare's or the gradebook's)
+            self.log.warning(
+                "Cannot record ngshare's due dates of '%s' in the gradebook: %s"
+                ' (autograde then judges lateness by the gradebook alone)',
+                assignment_id,
+                exc,
+            )
+            return
+        for change in changes:
+            self.log.info("Gradebook, assignment '%s': %s", assignment_id, change)
 
     def copy_files(self):
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
@@ -76,6 +122,7 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                 course_id,
             )
         skipped: list[tuple[str, str]] = []
+        collected: list[dict] = []
         for record in self.src_records:
             student_id = record['student_id']
             dest_path = self.coursedir.format_path(
@@ -121,6 +168,9 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                     problem,
                 )
                 skipped.append((student_id, problem))
+            else:
+                collected.append(record)
+        self.record_deadlines(collected)
         if skipped:
             names = ', '.join(f'{student!r} ({reason})' for student, reason in skipped)
             total = len(self.src_records)

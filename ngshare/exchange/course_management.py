@@ -1,4 +1,5 @@
-"""``ngshare-course-management``: courses, instructors and students on ngshare.
+"""``ngshare-course-management``: courses, instructors, students and
+deadlines on ngshare.
 
 The subcommands and flags of ``ngshare_exchange``'s command of the same name
 (see ``ngshare-course-management -h``). Students are also added to (or
@@ -9,6 +10,9 @@ It finds ngshare as nbgrader does: the URL given to ``configureExchange`` in
 ``nbgrader_config.py`` (``--url`` overrides it), or in Zero to JupyterHub
 ``http://proxy-public/services/ngshare``. It authenticates with
 ``$JUPYTERHUB_API_TOKEN``.
+
+The deadline subcommands (``set_due_date`` ... ``show_deadline``) are in
+``course_deadlines.py``.
 
 Exit status: 0 when everything asked was done, 1 when something failed (one
 line on standard error per failure, with the server's message), 2 for a
@@ -23,7 +27,9 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .cli_output import PROG, Failed, complain, say, warn
 from .client import NgshareClient, NgshareError, resolve_url
+from .course_deadlines import add_deadline_parsers
 from .gradebook import (
     gradebook_add,
     gradebook_check,
@@ -31,26 +37,9 @@ from .gradebook import (
     load_nbgrader_config,
 )
 
-__all__ = ['main']
+__all__ = ['PROG', 'Failed', 'main']
 
-PROG = 'ngshare-course-management'
 CSV_COLUMNS = ('student_id', 'first_name', 'last_name', 'email')
-
-
-class Failed(Exception):
-    """A failure already worded for the user."""
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def complain(text: str) -> None:
-    print(f'{PROG}: error: {text}', file=sys.stderr, flush=True)
-
-
-def warn(text: str) -> None:
-    print(f'{PROG}: warning: {text}', file=sys.stderr, flush=True)
 
 
 def warn_upper_case(names: Sequence[str]) -> None:
@@ -363,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='Also remove students who have grades from the local gradebook',
     )
     p.set_defaults(func=remove_students)
+    add_deadline_parsers(sub)
     return parser
 
 

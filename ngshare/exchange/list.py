@@ -12,7 +12,8 @@ JupyterLab extensions (assignment list, course list) and formgrader read:
   local_feedback_path}]}]``.
 
 Feedback counts as updated when its checksum on ngshare differs from the
-fetched copy in ``<assignment>/feedback/<timestamp>/``.
+fetched copy in ``<assignment>/feedback/<timestamp>/``. Due dates and
+lateness are added by :mod:`.list_deadlines` (keys added, none changed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import shutil
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
 
 from .client import NgshareError
+from .deadlines import judged_submissions
 from .exchange import Exchange, checksum_of
+from .list_deadlines import DeadlineListing, lateness_fields
 
 
 def _notebook_id(path: str, extension: str) -> str | None:
@@ -35,7 +38,7 @@ def _notebook_id(path: str, extension: str) -> str | None:
     return path[: -len(extension)]
 
 
-class ExchangeList(Exchange, ABCExchangeList):
+class ExchangeList(DeadlineListing, Exchange, ABCExchangeList):
     def init_src(self):
         pass
 
@@ -72,6 +75,7 @@ class ExchangeList(Exchange, ABCExchangeList):
                 self.what('list the assignments', course_id),
                 lambda course_id=course_id: self.client.get('assignments', course_id),
             )
+            self.remember_deadlines(course_id, body)
             for assignment_id in body.get('assignments', []):
                 if self.assignment_filter in ('*', assignment_id):
                     found.append((course_id, assignment_id))
@@ -165,6 +169,7 @@ class ExchangeList(Exchange, ABCExchangeList):
                 course_id,
             )
         info['notebooks'] = notebooks
+        info.update(self.deadline_fields(course_id, assignment_id))
         return info
 
     def submitted_info(
@@ -175,6 +180,7 @@ class ExchangeList(Exchange, ABCExchangeList):
         timestamp: str,
         path: str,
         notebook_ids: list[str],
+        lateness: dict,
     ) -> dict:
         info = {
             'course_id': course_id,
@@ -183,6 +189,7 @@ class ExchangeList(Exchange, ABCExchangeList):
             'timestamp': timestamp,
             'status': 'removed' if self.remove else 'submitted',
             'path': path,
+            **lateness,
         }
         assignment_dir = self.local_assignment_dir(course_id, assignment_id)
         local_feedback_dir = os.path.join(assignment_dir, 'feedback', timestamp)
@@ -242,7 +249,7 @@ class ExchangeList(Exchange, ABCExchangeList):
                 ),
                 lambda segments=segments: self.client.get(*segments),
             )
-            for entry in body.get('submissions', []):
+            for entry in judged_submissions(body):
                 student_id, timestamp = entry['student_id'], entry['timestamp']
                 notebooks = self.remote_notebooks(
                     self.what(
@@ -265,6 +272,7 @@ class ExchangeList(Exchange, ABCExchangeList):
                         f'{self.client.url}/submission/{course_id}/{assignment_id}'
                         f'/{student_id}',
                         notebooks,
+                        lateness_fields(entry),
                     )
                 )
         return submissions
@@ -292,6 +300,12 @@ class ExchangeList(Exchange, ABCExchangeList):
                     match['timestamp'],
                     path,
                     notebooks,
+                    self.cached_lateness(
+                        match['course_id'],
+                        match['assignment_id'],
+                        match['student_id'],
+                        match['timestamp'],
+                    ),
                 )
             )
         return submissions
@@ -331,14 +345,14 @@ class ExchangeList(Exchange, ABCExchangeList):
                 msg += ' (feedback ready to be fetched)'
             else:
                 msg += ' (no feedback available)'
-        return msg
+        return msg + self.submission_text(info)
 
     def format_outbound_assignment(self, info: dict) -> str:
         msg = '{course_id} {assignment_id}'.format(**info)
         local = self.local_assignment_dir(info['course_id'], info['assignment_id'])
         if os.path.exists(local):
             msg += ' (already downloaded)'
-        return msg
+        return msg + self.released_text(info)
 
     def list_files(self):
         assignments = self.parse_assignments()

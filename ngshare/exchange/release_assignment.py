@@ -1,4 +1,12 @@
-"""nbgrader release_assignment: upload ``release/<assignment>`` to ngshare."""
+"""nbgrader release_assignment: upload ``release/<assignment>`` to ngshare.
+
+The assignment's due date in nbgrader's gradebook (``nbgrader db assignment
+add ps1 --duedate=...``, formgrader's Manage Assignments) goes with it as
+``due``, so that ngshare can show it to students and judge submissions: the
+instructor sets it where they always have. A due date that has passed is
+not sent (ngshare would refuse the release): the assignment is released
+without one, with a warning.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,9 @@ from nbgrader.exchange.abc import (
 )
 
 from .client import NgshareError
+from .deadlines import local_text, now_utc, to_wire
 from .exchange import Exchange
+from .gradebook import read_duedate
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
@@ -32,11 +42,38 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
     def init_dest(self):
         self.course_id = self.require_course()
 
+    def due_field(self, course_id: str, assignment_id: str) -> dict[str, str]:
+        """``{'due': ISO}`` from the gradebook's due date, or ``{}``."""
+        try:
+            due = read_duedate(self.coursedir.db_url, course_id, assignment_id)
+        except Exception as exc:  # noqa: BLE001 (any gradebook failure)
+            self.log.warning(
+                'Cannot read the due date of %s from the gradebook (%s):'
+                ' releasing it without one',
+                assignment_id,
+                exc,
+            )
+            return {}
+        if due is None:
+            return {}
+        if due <= now_utc():
+            self.log.warning(
+                'The due date of %s in the gradebook, %s, has passed: releasing'
+                ' it without a due date (set a later one in the gradebook, or'
+                ' with ngshare-course-management set_due_date)',
+                assignment_id,
+                local_text(due),
+            )
+            return {}
+        self.log.info('Due date: %s', local_text(due))
+        return {'due': to_wire(due)}
+
     def copy_files(self):
         course_id = self.course_id
         assignment_id = self.coursedir.assignment_id
         what = self.what('release assignment', course_id, assignment_id)
         files = self.encode_tree(self.src_path, what)
+        fields = self.due_field(course_id, assignment_id)
         self.log.info('Source: %s', self.src_path)
         self.log.info('Destination: %s', self.client.url)
         if self.force:
@@ -57,7 +94,9 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
         # the DELETE's; without, this POST is the command's first request,
         # so it is the documented base64 JSON, which every server takes.
         try:
-            self.client.upload('POST', ('assignment', course_id, assignment_id), files)
+            self.client.upload(
+                'POST', ('assignment', course_id, assignment_id), files, **fields
+            )
         except NgshareError as exc:
             if exc.message == 'Assignment already exists':
                 self.fail(

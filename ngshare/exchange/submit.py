@@ -1,4 +1,12 @@
-"""nbgrader submit: upload the student's copy, keep it in the local cache."""
+"""nbgrader submit: upload the student's copy, keep it in the local cache.
+
+ngshare judges the submission against the student's due date (their
+extension included) with its own clock, and says so in its answer: a late
+submission is accepted with a warning naming the due date in the student's
+local time and how late it is; with the assignment's ``refuse`` policy a
+submission after the cut-off is refused (403, the server's message, which
+names the deadline), and ``nbgrader submit`` exits with status 1.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,21 @@ import shutil
 from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks, ignore_patterns
 
+from .client import NgshareError
+from .deadlines import from_wire, how_late, local_text
 from .exchange import Exchange
+
+#: How ngshare's refusal of a late submission begins; the instant follows.
+CLOSED_PREFIX = 'Deadline passed: submissions closed at'
+
+
+def closed_locally(error: NgshareError) -> str:
+    """The deadline of a refusal in the student's local time (or '')."""
+    message = error.message or ''
+    if error.status != 403 or not message.startswith(CLOSED_PREFIX):
+        return ''
+    closed = from_wire(message[len(CLOSED_PREFIX) :].strip())
+    return f' ({local_text(closed)} your time)' if closed else ''
 
 
 class ExchangeSubmit(Exchange, ABCExchangeSubmit):
@@ -83,12 +105,12 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         # offers them and the documented base64 JSON for any other.
         self.check_filename_diff(what)
         files = self.encode_tree(self.src_path, what)
-        body = self.call(
-            what,
-            lambda: self.client.upload(
+        try:
+            body = self.client.upload(
                 'POST', ('submission', course_id, assignment_id), files
-            ),
-        )
+            )
+        except NgshareError as exc:
+            self.fail(f'Cannot {what}: {exc}{closed_locally(exc)}')
         timestamp = body.get('timestamp')
         if not isinstance(timestamp, str) or not timestamp:
             self.fail(f'Cannot {what}: ngshare answered without a timestamp')
@@ -113,3 +135,10 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         with open(os.path.join(cache_path, 'timestamp.txt'), 'w') as handle:
             handle.write(timestamp)
         self.log.info('Submitted as: %s %s %s', course_id, assignment_id, timestamp)
+        if body.get('late'):
+            self.log.warning(
+                'This submission of %s is %s: it was due %s',
+                assignment_id,
+                how_late(body),
+                local_text(from_wire(body.get('due'))),
+            )

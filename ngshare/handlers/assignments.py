@@ -1,6 +1,7 @@
 """/assignments/<course_id> and /assignment/<course_id>/<assignment_id>"""
 
 from ..operations import assignments
+from ..operations.deadlines import DEADLINE_FIELDS
 from .base import BaseHandler, after_body
 
 
@@ -21,11 +22,17 @@ class AssignmentHandler(BaseHandler):
 
     @after_body
     async def post(self, course_id, assignment_id):
+        # The optional deadline fields (due, late_policy, grace_seconds),
+        # read first: one that is no UTF-8 is refused before the upload
+        # writes a blob.
+        deadline = {name: self.arg(name) for name in DEADLINE_FIELDS}
+        upload = await self.upload()
         await self.answer(
             assignments.release_assignment,
             course_id,
             assignment_id,
-            await self.upload(),
+            upload,
+            deadline,
             write=True,
         )
 

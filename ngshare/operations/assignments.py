@@ -10,6 +10,7 @@ from ..errors import conflict
 from ..names import can_exist, require_new_name
 from ..permissions import require_instructor, require_member
 from .context import Context
+from .deadlines import deadline_answer, deadline_columns
 from .deleted import keep_deleted_assignment
 from .lookup import (
     ASSIGNMENTS,
@@ -23,18 +24,32 @@ from .lookup import (
     find_course,
     locking,
 )
-from .shortcuts import assignment_names
+from .shortcuts import assignment_list_columns, assignment_rows
 from .trees import insert_tree, list_tree, release_blobs, upload_tree
 from .uploads import PreparedUpload
+
+
+def _listed(rows) -> dict:
+    """The answer of the rows of :func:`.shortcuts.assignment_list_columns`:
+    the names, and each one's deadline as it applies to the caller."""
+    return {
+        'assignments': [row.id for row in rows],
+        'deadlines': {
+            row.id: deadline_answer(
+                row.due, row.late_policy, row.grace_seconds, row.extension
+            )
+            for row in rows
+        },
+    }
 
 
 def listed_assignments(
     ctx: Context, course_id: str, limit: int | None = None
 ) -> dict | None:
     """``list_assignments``'s answer when one statement gives it (see
-    :mod:`.shortcuts`; at most ``limit`` names), else None."""
-    names = assignment_names(ctx.session, ctx.actor, course_id, limit)
-    return None if names is None else {'assignments': names}
+    :mod:`.shortcuts`; at most ``limit`` assignments), else None."""
+    rows = assignment_rows(ctx.session, ctx.actor, course_id, limit)
+    return None if rows is None else _listed(rows)
 
 
 def list_assignments(ctx: Context, course_id: str) -> dict:
@@ -43,12 +58,18 @@ def list_assignments(ctx: Context, course_id: str) -> dict:
         return answer
     course = find_course(ctx.session, course_id)
     require_member(ctx.session, ctx.actor, course)
-    names = ctx.session.scalars(
-        select(Assignment.id)
-        .where(Assignment.course_id == course._id)
-        .order_by(Assignment._id)
+    statement = prepared(
+        'assignments of a course',
+        lambda: (
+            select(*assignment_list_columns())
+            .where(Assignment.course_id == bindparam('course'))
+            .order_by(Assignment._id)
+        ),
     )
-    return {'assignments': list(names)}
+    rows = ctx.session.execute(
+        statement, {'course': course._id, 'actor': ctx.actor.name}
+    )
+    return _listed(rows.all())
 
 
 def get_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
@@ -59,8 +80,15 @@ def get_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
 
 
 def release_assignment(
-    ctx: Context, course_id: str, assignment_id: str, files: PreparedUpload | str | None
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    files: PreparedUpload | str | None,
+    deadline: dict | None = None,
 ) -> dict:
+    """Release an assignment, with the optional deadline fields
+    ``deadline`` (``due``, ``late_policy``, ``grace_seconds``; checked after
+    every documented error, see :func:`.deadlines.deadline_columns`)."""
     # The course stays until this commits; a concurrent release of the same
     # name is caught by the unique constraint (the loser's retry answers 409).
     target = _release_target(ctx, course_id, assignment_id)
@@ -79,7 +107,11 @@ def release_assignment(
             'insert assignment',
             lambda: insert(ASSIGNMENTS).returning(ASSIGNMENTS.c._id),
         ),
-        {'id': assignment_id, 'course_id': course_pk},
+        {
+            'id': assignment_id,
+            'course_id': course_pk,
+            **deadline_columns(deadline or {}),
+        },
     ).scalar_one()
     insert_tree(ctx, tree, assignment_id=assignment_pk)
     return {}

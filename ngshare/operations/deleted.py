@@ -6,6 +6,15 @@ the retention period, so that a mistaken ``nbgrader release_assignment
 --force`` (which deletes every submission of the assignment) can be undone
 by an administrator. After the retention period the items are purged and
 their blobs garbage-collected.
+
+An assignment's deadline is part of it: its due date, late policy and grace
+period, its students' extensions and each submission's due date (the one
+that applied when it was made, so its lateness stays what the server decided
+then) are kept and restored with it. Items kept before deadlines existed
+have none of these keys and restore with the defaults: no due date, late
+submissions accepted, no grace, no extensions, submissions without a due
+date. Instants are written as every instant of the payload is, in the
+documented timestamp format.
 """
 
 from __future__ import annotations
@@ -17,12 +26,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..database.models import (
+    ACCEPT_LATE,
     DELETED_ASSIGNMENT,
     DELETED_COURSE,
     Assignment,
     Course,
     DeletedBlob,
     DeletedItem,
+    Extension,
     File,
     RosterEntry,
     Submission,
@@ -43,7 +54,7 @@ def keep_deleted_course(ctx: Context, course: Course) -> None:
     payload = {
         'id': course.id,
         'roster': [_roster_payload(entry) for entry in course.roster],
-        'assignments': [_assignment_payload(a) for a in course.assignments],
+        'assignments': [_assignment_payload(ctx, a) for a in course.assignments],
     }
     _keep(ctx, DELETED_COURSE, course.id, None, payload)
 
@@ -51,7 +62,7 @@ def keep_deleted_course(ctx: Context, course: Course) -> None:
 def keep_deleted_assignment(
     ctx: Context, course: Course, assignment: Assignment
 ) -> None:
-    payload = _assignment_payload(assignment)
+    payload = _assignment_payload(ctx, assignment)
     _keep(ctx, DELETED_ASSIGNMENT, course.id, assignment.id, payload)
 
 
@@ -90,21 +101,44 @@ def _files_payload(files: list[File]) -> list[dict]:
     ]
 
 
-def _assignment_payload(assignment: Assignment) -> dict:
+def _assignment_payload(ctx: Context, assignment: Assignment) -> dict:
     return {
         'id': assignment.id,
-        'due': format_timestamp(assignment.due) if assignment.due else None,
+        'due': _instant(assignment.due),
+        'late_policy': assignment.late_policy,
+        'grace_seconds': assignment.grace_seconds,
+        'extensions': _extensions_payload(ctx.session, assignment),
         'files': _files_payload(assignment.files),
         'submissions': [
             {
                 'student_id': submission.student_id,
                 'timestamp': format_timestamp(submission.timestamp),
+                'due': _instant(submission.due),
                 'files': _files_payload(submission.files),
                 'feedback': _files_payload(submission.feedback),
             }
             for submission in assignment.submissions
         ],
     }
+
+
+def _extensions_payload(session: Session, assignment: Assignment) -> list[dict]:
+    """The assignment's extensions, read as plain rows (the database's
+    cascade removes them with the assignment)."""
+    rows = session.execute(
+        select(Extension.student_id, Extension.due)
+        .where(Extension.assignment_id == assignment._id)
+        .order_by(Extension.student_id)
+    )
+    return [{'student_id': student, 'due': _instant(due)} for student, due in rows]
+
+
+def _instant(value: datetime.datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None
+
+
+def _parsed_instant(text: str | None) -> datetime.datetime | None:
+    return parse_timestamp(text) if text else None
 
 
 def _blob_keys(payload) -> set[str]:
@@ -223,11 +257,14 @@ def _restore_assignment(ctx: Context, course: Course, name: str, payload: dict) 
     assignment = Assignment(
         id=name,
         course_id=course._id,
-        due=parse_timestamp(payload['due']) if payload['due'] else None,
+        due=_parsed_instant(payload.get('due')),
+        late_policy=payload.get('late_policy', ACCEPT_LATE),
+        grace_seconds=payload.get('grace_seconds', 0),
     )
     assignment.files = _file_rows(payload['files'])
     ctx.session.add(assignment)
     ctx.session.flush()
+    _add_extensions(ctx, assignment, payload.get('extensions', []))
     count = _add_submissions(ctx, assignment, payload['submissions'])
     return f'restored assignment {name!r} of {course.id!r} with {count} submissions'
 
@@ -243,6 +280,7 @@ def _restore_submissions_into(ctx: Context, course: Course, name: str, payload) 
     )
     if assignment is None:
         raise RestoreError(f'assignment {name!r} does not exist in {course.id!r}')
+    _add_extensions(ctx, assignment, payload.get('extensions', []))
     count = _add_submissions(ctx, assignment, payload['submissions'])
     return f'added {count} submissions to assignment {name!r} of {course.id!r}'
 
@@ -263,7 +301,10 @@ def _add_submissions(ctx: Context, assignment: Assignment, submissions: list) ->
             continue
         ensure_user(ctx.session, kept['student_id'], check_name=False)
         submission = Submission(
-            assignment_id=assignment._id, student_id=kept['student_id'], timestamp=when
+            assignment_id=assignment._id,
+            student_id=kept['student_id'],
+            timestamp=when,
+            due=_parsed_instant(kept.get('due')),
         )
         submission.files = _file_rows(kept['files'])
         submission.feedback = _file_rows(kept['feedback'])
@@ -271,6 +312,37 @@ def _add_submissions(ctx: Context, assignment: Assignment, submissions: list) ->
         added += 1
     ctx.session.flush()
     return added
+
+
+def _add_extensions(ctx: Context, assignment: Assignment, extensions: list) -> None:
+    """Add the kept extensions of students the assignment has none for.
+
+    A whole restore adds them all. Restoring only the submissions into a
+    re-released assignment (``release_assignment --force`` deletes the
+    assignment, extensions included) gives back the extensions it lost and
+    leaves alone those given since, as it leaves its due date and policy.
+    """
+    if not extensions:
+        return
+    granted = set(
+        ctx.session.scalars(
+            select(Extension.student_id).where(
+                Extension.assignment_id == assignment._id
+            )
+        )
+    )
+    for kept in extensions:
+        if kept['student_id'] in granted:
+            continue
+        ensure_user(ctx.session, kept['student_id'], check_name=False)
+        ctx.session.add(
+            Extension(
+                assignment_id=assignment._id,
+                student_id=kept['student_id'],
+                due=parse_timestamp(kept['due']),
+            )
+        )
+    ctx.session.flush()
 
 
 def _file_rows(files: list[dict]) -> list[File]:

@@ -31,18 +31,21 @@ from ..database.models import (
     STUDENT,
     Assignment,
     Course,
+    Extension,
     File,
     RosterEntry,
     Submission,
 )
 from ..database.prepared import prepared
+from ..deadlines import lateness
 from ..names import can_exist
 from ..timestamps import format_timestamp
 from .trees import list_tree
 
 __all__ = [
     'answer_of_files',
-    'assignment_names',
+    'assignment_list_columns',
+    'assignment_rows',
     'feedback_files',
     'student_submissions',
     'submission_files',
@@ -67,25 +70,47 @@ def _bounded(result, limit: int | None) -> list | None:
     return rows
 
 
-def assignment_names(
+def assignment_list_columns(actor_column=None) -> tuple:
+    """What a course's assignment list answers of each assignment: its
+    name and deadline, and the caller's (``:actor``) extension to it."""
+    extension = (
+        select(Extension.due)
+        .where(
+            Extension.assignment_id == Assignment._id,
+            Extension.student_id == bindparam('actor'),
+        )
+        .scalar_subquery()
+        .label('extension')
+    )
+    return (
+        Assignment.id,
+        Assignment.due,
+        Assignment.late_policy,
+        Assignment.grace_seconds,
+        extension,
+    )
+
+
+def assignment_rows(
     session: Session, actor: Actor, course_id: str, limit: int | None = None
 ) -> list | None:
-    """``list_assignments``: the names, for a member (or an admin)."""
+    """``list_assignments``: the rows of :func:`assignment_list_columns`,
+    for a member (or an admin)."""
     if not (can_exist(course_id) and can_exist(actor.name)):
         return None
 
     def build():
         query = (
-            select(Assignment.id)
+            select(*assignment_list_columns())
             .join(Course, Course._id == Assignment.course_id)
             .where(Course.id == bindparam('course'))
             .order_by(Assignment._id)
         )
         return query if actor.is_admin else query.where(_member_of_course())
 
-    statement = prepared(('assignment names', actor.is_admin), build)
+    statement = prepared(('assignment rows', actor.is_admin), build)
     values = {'course': course_id, 'actor': actor.name}
-    return _bounded(session.scalars(statement, values), limit)
+    return _bounded(session.execute(statement, values), limit)
 
 
 def student_submissions(
@@ -105,7 +130,9 @@ def student_submissions(
 
     def build():
         # The columns an answer needs, not entities: no unit of work to fill.
-        query = _of_student(select(Submission.student_id, Submission.timestamp))
+        query = _of_student(
+            select(Submission.student_id, Submission.timestamp, Submission.due)
+        )
         return _readable_by(query.order_by(Submission.timestamp, Submission._id), kind)
 
     statement = prepared(('student submissions', kind), build)
@@ -175,15 +202,27 @@ def submission_files(
     return _bounded(session.execute(statement, values), limit)
 
 
-def answer_of_files(rows) -> dict:
+def answer_of_files(rows, *, with_lateness: bool = False) -> dict:
     """The answer (``timestamp``, ``files``) of the rows of
-    :func:`submission_files` or :func:`feedback_files`."""
-    return {'timestamp': format_timestamp(rows[0].timestamp), 'files': list_tree(rows)}
+    :func:`submission_files` or :func:`feedback_files`; a collect's answer
+    also says how late the submission was."""
+    first = rows[0]
+    answer = {'timestamp': format_timestamp(first.timestamp)}
+    if with_lateness:
+        answer.update(lateness(first.timestamp, first.due))
+    answer['files'] = list_tree(rows)
+    return answer
 
 
 # What an answer needs of a file (as trees.list_tree reads it), and the
-# submission's timestamp.
-_FILE_COLUMNS = (File.filename, File.checksum, File.actual_name, Submission.timestamp)
+# submission's timestamp and due date.
+_FILE_COLUMNS = (
+    File.filename,
+    File.checksum,
+    File.actual_name,
+    Submission.timestamp,
+    Submission.due,
+)
 
 
 def _values(actor: Actor, course_id, assignment_id, student_id, **more) -> dict | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, exists, func, insert, select
 
-from ..database.models import Submission
+from ..database.models import STUDENT, Extension, Submission
 from ..database.prepared import prepared
+from ..deadlines import closed_message, cutoff, effective_due, lateness
+from ..errors import ApiError
 from ..names import can_exist
 from ..permissions import require_instructor, require_member, require_self_or_instructor
 from ..timestamps import format_timestamp, parsed_or_none, utc_now
@@ -16,6 +18,7 @@ from .lookup import (
     ASSIGNMENTS,
     COURSES,
     KEEP,
+    ROSTER,
     ensure_user,
     find_assignment,
     find_course,
@@ -31,11 +34,21 @@ from .uploads import PreparedUpload
 _ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 
-def _describe(submission: Submission) -> dict:
-    return {
-        'student_id': submission.student_id,
-        'timestamp': format_timestamp(submission.timestamp),
-    }
+def _listed(submissions) -> dict:
+    """The answer of a list of submissions (rows or ``Submission`` objects):
+    the documented entries, exactly ``student_id`` and ``timestamp`` (as
+    0.6.0's own tests require), and beside them, in the same order, how
+    late each one was (an addition, see docs/api.md)."""
+    entries, late = [], []
+    for submission in submissions:
+        entries.append(
+            {
+                'student_id': submission.student_id,
+                'timestamp': format_timestamp(submission.timestamp),
+            }
+        )
+        late.append(lateness(submission.timestamp, submission.due))
+    return {'submissions': entries, 'lateness': late}
 
 
 def _ordered(query):
@@ -49,7 +62,7 @@ def list_submissions(ctx: Context, course_id: str, assignment_id: str) -> dict:
     rows = ctx.session.scalars(
         _ordered(select(Submission).where(Submission.assignment_id == assignment._id))
     )
-    return {'submissions': [_describe(row) for row in rows]}
+    return _listed(rows)
 
 
 def listed_student_submissions(
@@ -64,7 +77,7 @@ def listed_student_submissions(
     rows = student_submissions(
         ctx.session, ctx.actor, course_id, assignment_id, student_id, limit
     )
-    return None if rows is None else {'submissions': [_describe(r) for r in rows]}
+    return None if rows is None else _listed(rows)
 
 
 def list_student_submissions(
@@ -89,7 +102,7 @@ def list_student_submissions(
     rows = ctx.session.scalars(
         statement, {'assignment': assignment._id, 'student': student_id}
     )
-    return {'submissions': [_describe(row) for row in rows]}
+    return _listed(rows)
 
 
 def submit(
@@ -104,14 +117,19 @@ def submit(
         course = find_course(ctx.session, course_id, lock=KEEP)
         require_member(ctx.session, ctx.actor, course)
         assignment = find_assignment(ctx.session, course, assignment_id, lock=KEEP)
-        target = assignment._id, _latest_timestamp(ctx, assignment._id)
-    assignment_pk, latest = target
+        target = _deadline_target(ctx, assignment._id)
+    assignment_pk, latest, due, late_policy, grace_seconds, extension, student = target
     tree = upload_tree(ctx, files)
     if ctx.actor.is_admin:
         # A member has a users row already (their roster entry refers to
         # it); an admin may submit without one.
         ensure_user(ctx.session, ctx.actor.name)
     timestamp = _next_timestamp(latest)
+    due = effective_due(due, extension)
+    closed_at = cutoff(due, late_policy, grace_seconds)
+    if closed_at is not None and student and timestamp > closed_at:
+        # Only a student is turned away: instructors submit test copies.
+        raise ApiError(403, closed_message(closed_at))
     submission_pk = ctx.session.execute(
         prepared(
             'insert submission',
@@ -121,13 +139,15 @@ def submit(
             'assignment_id': assignment_pk,
             'student_id': ctx.actor.name,
             'timestamp': timestamp,
+            'due': due,
         },
     ).scalar_one()
     insert_tree(ctx, tree, submission_id=submission_pk)
-    return {'timestamp': format_timestamp(timestamp)}
+    return {'timestamp': format_timestamp(timestamp), **lateness(timestamp, due)}
 
 
 _SUBMISSIONS = Submission.__table__
+_EXTENSIONS = Extension.__table__
 
 
 def _latest_of_caller(assignment_pk):
@@ -138,38 +158,62 @@ def _latest_of_caller(assignment_pk):
     )
 
 
-def _submit_target(
-    ctx: Context, course_id: str, assignment_id: str
-) -> tuple[int, datetime.datetime | None] | None:
-    """(assignment pk, the caller's latest timestamp there) in one Core
-    statement that takes the long way's locks (both rows ``KEEP``), when
-    the caller may submit; None otherwise (see :mod:`.lookup`)."""
+def _target_columns() -> tuple:
+    """What a submit reads of the assignment selected, for the caller
+    (``:actor``): its pk, the caller's latest timestamp there, the deadline
+    (due date, late policy, grace), the caller's extension, and whether the
+    caller is a student of the course (the only ones a deadline refuses)."""
+    assignment = ASSIGNMENTS.c._id
+    extension = select(_EXTENSIONS.c.due).where(
+        _EXTENSIONS.c.assignment_id == assignment,
+        _EXTENSIONS.c.student_id == bindparam('actor'),
+    )
+    student = exists().where(
+        ROSTER.c.course_id == ASSIGNMENTS.c.course_id,
+        ROSTER.c.user_id == bindparam('actor'),
+        ROSTER.c.role == STUDENT,
+    )
+    return (
+        assignment,
+        _latest_of_caller(assignment).scalar_subquery(),
+        ASSIGNMENTS.c.due,
+        ASSIGNMENTS.c.late_policy,
+        ASSIGNMENTS.c.grace_seconds,
+        extension.scalar_subquery(),
+        student,
+    )
+
+
+def _submit_target(ctx: Context, course_id: str, assignment_id: str) -> tuple | None:
+    """The row of :func:`_target_columns` in one Core statement that takes
+    the long way's locks (both rows ``KEEP``), when the caller may submit;
+    None otherwise (see :mod:`.lookup`)."""
     names = (course_id, assignment_id, ctx.actor.name)
     if not all(can_exist(name) for name in names):
         return None
     admin = ctx.actor.is_admin
 
     def build():
-        assignment = ASSIGNMENTS.c._id
-        latest = _latest_of_caller(assignment).scalar_subquery()
-        query = write_target(assignment, latest, admin=admin)
+        query = write_target(*_target_columns(), admin=admin)
         return locking(query, (KEEP, (COURSES, ASSIGNMENTS)))
 
     row = ctx.session.execute(
         prepared(('submit target', admin), build),
         {'course': course_id, 'assignment': assignment_id, 'actor': ctx.actor.name},
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else tuple(row)
 
 
-def _latest_timestamp(ctx: Context, assignment_pk: int) -> datetime.datetime | None:
+def _deadline_target(ctx: Context, assignment_pk: int) -> tuple:
+    """:func:`_target_columns` of an assignment the long way found."""
     statement = prepared(
-        'latest timestamp',
-        lambda: _latest_of_caller(bindparam('assignment')),
+        'submit target by pk',
+        lambda: select(*_target_columns()).where(ASSIGNMENTS.c._id == bindparam('pk')),
     )
-    return ctx.session.scalar(
-        statement, {'assignment': assignment_pk, 'actor': ctx.actor.name}
-    )
+    row = ctx.session.execute(
+        statement, {'pk': assignment_pk, 'actor': ctx.actor.name}
+    ).one()
+    return tuple(row)
 
 
 def _next_timestamp(latest: datetime.datetime | None) -> datetime.datetime:
@@ -203,7 +247,7 @@ def collected_submission(
     )
     if rows is None:
         return None
-    return answer_of_files(rows)
+    return answer_of_files(rows, with_lateness=True)
 
 
 def get_submission(
@@ -224,5 +268,6 @@ def get_submission(
     )
     return {
         'timestamp': format_timestamp(submission.timestamp),
+        **lateness(submission.timestamp, submission.due),
         'files': list_tree(submission.files),
     }
