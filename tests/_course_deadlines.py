@@ -7,11 +7,12 @@ that the first one's phases are untouched; what they share is in
 :mod:`_course_deadline_material`:
 
 * the instructor sets a due date in nbgrader's gradebook (``nbgrader db
-  assignment add --duedate``) a few seconds ahead and releases: ngshare has
+  assignment add --duedate``) an hour ahead and releases: ngshare has
   it; grace gets an extension (``ngshare-course-management set_extension``,
   typed in the instructor's local time); every student's ``nbgrader list``
   shows their due date in their own local time (``TZ``);
-* lawrence and eric submit on time; once the due date has passed, eric
+* lawrence and eric submit on time; the instructor moves the due date a
+  few seconds ahead (on ngshare and in the gradebook); once it has passed, eric
   submits again (late: warned) and grace (on time by her extension); each
   one's ``nbgrader list`` tells them whether their latest submission was
   late and by how much, as ngshare judged it, and the instructor's ``list
@@ -22,18 +23,19 @@ that the first one's phases are untouched; what they share is in
 * with the ``refuse`` policy a late submission fails (exit status, ngshare's
   message naming the deadline) and nothing new reaches ngshare.
 
-The only waits are for the due date to pass: it is set just far enough ahead
-for the on-time steps (measured from the course's own commands so far).
+The only wait is for the moved due date to pass, a few seconds: the on-time
+steps never race a clock, however slow the machine.
 """
 
 from __future__ import annotations
 
-import datetime
 import time
 
 from _course_deadline_material import (
     ASSIGNMENT2,
     EXTENSION,
+    FIRST_DUE_AHEAD,
+    MOVED_AHEAD,
     NOTEBOOK2,
     STUDENTS,
     UTC,
@@ -42,7 +44,6 @@ from _course_deadline_material import (
     cached_submissions,
     deadlines_of,
     in_zone,
-    lead_seconds,
     listed_line,
     parse_stamp,
     server_entries,
@@ -91,8 +92,7 @@ def release_with_due_date(course: Course) -> None:
         assert set(released) == {NOTEBOOK2, DATA_FILE}, released
 
     with course.step('due date in the gradebook', kevin):
-        lead = datetime.timedelta(seconds=lead_seconds(course))
-        due = (utc_now() + lead).replace(microsecond=0)
+        due = (utc_now() + FIRST_DUE_AHEAD).replace(microsecond=0)
         state = start_deadlines(course, Deadlines(due, due + EXTENSION, released))
         # as nbgrader's docs write it, an instant with its zone
         kevin.run(
@@ -231,6 +231,20 @@ def submit_by_the_deadline(course: Course) -> None:
     course.each('submit before the due date', [lawrence, eric], on_time)
     # while the due date comes closer
     course.each('list: on time', [lawrence, eric], list_tells_the_truth)
+
+    with course.step('the due date moves closer', course[KEVIN.name]):
+        # as set_due_date does (its own tests show it): on ngshare, and in
+        # the gradebook, which autograde reads. The on-time submissions keep
+        # the due date that applied to them.
+        kevin = course[KEVIN.name]
+        moved = (utc_now() + MOVED_AHEAD).replace(microsecond=0)
+        body = kevin.api_ok(
+            'POST', 'deadline', COURSE, ASSIGNMENT2, data={'due': wire(moved)}
+        )
+        assert body['due'] == wire(moved), body
+        with gradebook(course.course_dir) as gb:
+            gb.update_or_create_assignment(ASSIGNMENT2, duedate=moved)
+        state.due = moved
 
     # the one wait of the course: until ngshare's clock (this machine's)
     # has passed the due date
