@@ -9,7 +9,11 @@ replicas. What must hold afterwards, read back through both:
 * deadline changes: every request succeeds and the deadline left is one
   request's due date, policy and grace, whole, never a mix;
 * an extension against a deadline change: the outcome of one of the two
-  serial orders (the extension is checked against the committed due date).
+  serial orders (the extension is checked against the committed due date);
+* removals of one extension, with grants of it among them: every grant
+  succeeds, of the removals at most one per extension that existed wins
+  and the others answer 404 ``Extension not found``, and what is left
+  is what the last write to commit says (none, or one grant's date).
 
 No request anywhere answers a 5xx.
 """
@@ -147,4 +151,47 @@ def test_extension_against_a_deadline_change(replicas, moved, refusal):
         else:
             err(given, 400, refusal)
             assert final['extensions'] == []
+    assert_no_server_errors(replicas)
+
+
+def test_extension_removals_and_grants(replicas):
+    new_course(replicas[0], COURSE, students=[STUDENT])
+    for r in range(ROUNDS):
+        name = f'removed {r}'
+        release(replicas[0], name, due=DUE)
+        ok(
+            replicas[0].post(
+                ('extension', COURSE, name, STUDENT),
+                user=TEACHER,
+                data={'due': instant(1, r)},
+                timeout=WAIT,
+            )
+        )
+        # Even requests remove, odd ones grant a date of their own.
+        dates = {i: instant(i + 2, r) for i in range(1, GROUP, 2)}
+
+        def action(i, name=name, dates=dates):
+            path = ('extension', COURSE, name, STUDENT)
+            if i in dates:
+                return replicas[i % 2].post(
+                    path, user=TEACHER, data={'due': dates[i]}, timeout=WAIT
+                )
+            return replicas[i % 2].delete(path, user=TEACHER, timeout=WAIT)
+
+        results = race(GROUP, action)
+        removed = 0
+        for i, resp in enumerate(results):
+            if i in dates:
+                assert ok(resp)['due'] == dates[i]
+            elif resp.status_code == 200:
+                removed += 1
+            else:
+                err(resp, 404, 'Extension not found')
+        # Each removal that won removed the first extension or a grant's.
+        assert 1 <= removed <= 1 + len(dates)
+        listed = [deadline(server, name)['extensions'] for server in replicas]
+        assert listed[0] == listed[1]
+        assert len(listed[0]) <= 1
+        if listed[0]:
+            assert listed[0][0]['due'] in dates.values()
     assert_no_server_errors(replicas)

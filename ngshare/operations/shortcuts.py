@@ -70,7 +70,7 @@ def _bounded(result, limit: int | None) -> list | None:
     return rows
 
 
-def assignment_list_columns(actor_column=None) -> tuple:
+def assignment_list_columns() -> tuple:
     """What a course's assignment list answers of each assignment: its
     name and deadline, and the caller's (``:actor``) extension to it."""
     extension = (
