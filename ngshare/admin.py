@@ -174,6 +174,7 @@ def run_deleted(args: argparse.Namespace) -> int:
                 store,
                 retention_days=int(args.older_than_days),
                 grace_seconds=defaults.DEFAULT_RELEASED_BLOB_GRACE,
+                by=ADMIN_ACTOR.name,
             )
             note(f'purged expired deleted items ({freed} stored files released)')
     finally:

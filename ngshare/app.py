@@ -14,6 +14,8 @@ from .handlers.base import NotFoundHandler
 from .handlers.courses import CourseHandler, CoursesHandler
 from .handlers.deadlines import DeadlineHandler, ExtensionHandler
 from .handlers.feedback import FeedbackHandler
+from .handlers.history import HistoryHandler
+from .handlers.history_page import HistoryPageHandler
 from .handlers.intake import BodyBudget
 from .handlers.pages import (
     DebugHandler,
@@ -59,6 +61,8 @@ API_ROUTES = [
     (rf'feedback/{NAME}/{NAME}/{NAME}', FeedbackHandler),
     (rf'deadline/{NAME}/{NAME}', DeadlineHandler),
     (rf'extension/{NAME}/{NAME}/{NAME}', ExtensionHandler),
+    (rf'history/{NAME}', HistoryHandler),
+    (r'history', HistoryPageHandler),
     (r'initialize-Data6ase', DebugHandler),
     (r'favicon\.ico', FaviconHandler),
     (r'healthz', HealthHandler),

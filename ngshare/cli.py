@@ -183,6 +183,7 @@ def config_from(args: argparse.Namespace, environ: dict[str, str]) -> Config:
         max_body_size=args.max_body_size,
         max_file_size=args.max_file_size,
         deleted_retention_days=args.deleted_retention_days,
+        history_retention_days=args.history_retention_days,
         released_blob_grace_seconds=args.released_blob_grace,
         metrics=args.metrics,
         auth_cache_seconds=args.auth_cache_seconds,

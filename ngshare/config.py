@@ -24,6 +24,8 @@ COOKIE_SECRET_NAME = 'ngshare_cookie_secret'  # noqa: S105 (a file name)
 # Days a deleted course or assignment stays restorable: the service's
 # --deleted-retention-days and ngshare-admin deleted purge --older-than-days.
 DEFAULT_DELETED_RETENTION_DAYS = 30
+# Days the history keeps its entries (--history-retention-days; 0: forever).
+DEFAULT_HISTORY_RETENTION_DAYS = 0
 # nbgrader's own default per-file limit is 100000 KB; a request may carry a
 # few such files, base64-encoded (4/3 larger).
 DEFAULT_MAX_FILE_SIZE = 128 * 1024**2
@@ -96,6 +98,8 @@ class Config:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     # Days a deleted course or assignment stays restorable (0: not kept).
     deleted_retention_days: int = DEFAULT_DELETED_RETENTION_DAYS
+    # Days a history entry is kept (0: forever); older ones go hourly.
+    history_retention_days: int = DEFAULT_HISTORY_RETENTION_DAYS
     # Seconds a released blob (replaced feedback, a purged item) is kept for
     # downloads in flight before it is removed (0: at once, after commit).
     released_blob_grace_seconds: int = DEFAULT_RELEASED_BLOB_GRACE

@@ -125,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         f'(default: {defaults.DEFAULT_DELETED_RETENTION_DAYS})',
     )
     limits.add_argument(
+        '--history-retention-days',
+        metavar='DAYS',
+        type=whole_days,
+        default=defaults.DEFAULT_HISTORY_RETENTION_DAYS,
+        help='days the history of exchange actions keeps an entry; older ones '
+        'are removed hourly; 0 keeps them all (default: 0)',
+    )
+    limits.add_argument(
         '--released-blob-grace',
         metavar='SECONDS',
         type=whole_seconds,
@@ -284,6 +292,13 @@ def whole_seconds(text: str) -> int:
     """A whole number of seconds, 0 or more (0: ask the Hub every time)."""
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f'not a whole number of seconds: {text!r}')
+    return int(text)
+
+
+def whole_days(text: str) -> int:
+    """A whole number of days, 0 or more."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f'not a whole number of days: {text!r}')
     return int(text)
 
 

@@ -3,10 +3,11 @@
 At start-up (before serving) and then once an hour, deleted courses and
 assignments older than the retention period are purged; their blobs are
 released like those of any write (recorded in the purge's transaction,
-removed after ``--released-blob-grace``). Right after start-up and then
-every half grace period (at most every 5 minutes, at least every second)
-the released blobs whose grace is over are swept: removed unless something
-refers to them again.
+removed after ``--released-blob-grace``). At the same times, with
+``--history-retention-days``, history entries older than that go. Right
+after start-up and then every half grace period (at most every 5 minutes,
+at least every second) the released blobs whose grace is over are swept:
+removed unless something refers to them again.
 
 Several replicas may do all this at the same time: purging locks the
 expired items' rows (so the second replica finds nothing left, and a
@@ -26,6 +27,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from .blobs.lifecycle import remove_unreferenced
 from .blobs.store import BlobStore
 from .operations.deleted import purge_expired
+from .operations.history import expire
 from .operations.released import release_in, sweep_released
 from .runtime import Runtime
 from .timestamps import utc_now
@@ -33,6 +35,8 @@ from .timestamps import utc_now
 log = logging.getLogger('ngshare.housekeeping')
 
 PURGE_INTERVAL_SECONDS = 3600
+# Who the history names for the purges the service does on its own.
+SERVICE_ACTOR = 'ngshare'
 # Upper bound of the time between two sweeps of released blobs.
 SWEEP_INTERVAL_SECONDS = 300
 
@@ -44,6 +48,7 @@ def purge_deleted(
     retention_days: int,
     grace_seconds: int,
     now: datetime.datetime | None = None,
+    by: str = SERVICE_ACTOR,
 ) -> int:
     """Purge items deleted over ``retention_days`` ago; return how many blobs
     were released (removed after ``grace_seconds``, or at once with 0).
@@ -54,7 +59,7 @@ def purge_deleted(
     days = retention_days
     cutoff = (now or utc_now()) - datetime.timedelta(days=days)
     with writer() as session:
-        keys = purge_expired(session, cutoff)
+        keys = purge_expired(session, cutoff, by=by)
         deferred = release_in(session, keys, grace_seconds=grace_seconds)
         session.commit()
     if not deferred:
@@ -65,14 +70,35 @@ def purge_deleted(
 
 
 def purge_for(runtime: Runtime, now: datetime.datetime | None = None) -> int:
-    """:func:`purge_deleted` with the service's configuration."""
-    return purge_deleted(
+    """:func:`purge_deleted` with the service's configuration, then the
+    history's retention (:func:`expire_history`)."""
+    freed = purge_deleted(
         runtime.writer,
         runtime.store,
         retention_days=runtime.config.deleted_retention_days,
         grace_seconds=runtime.config.released_blob_grace_seconds,
         now=now,
     )
+    expire_history(runtime.writer, runtime.config.history_retention_days, now=now)
+    return freed
+
+
+def expire_history(
+    writer: sessionmaker, retention_days: int, now: datetime.datetime | None = None
+) -> int:
+    """Remove history entries older than ``retention_days`` (0: none go);
+    return how many went."""
+    if retention_days <= 0:
+        return 0
+    cutoff = (now or utc_now()) - datetime.timedelta(days=retention_days)
+    with writer() as session:
+        removed = expire(session, cutoff)
+        session.commit()
+    if removed:
+        log.info(
+            'Removed %d history entries older than %d days', removed, retention_days
+        )
+    return removed
 
 
 def sweep_interval(grace_seconds: int) -> float:

@@ -69,12 +69,14 @@ def require_instructor(session: Session, actor: Actor, course: Course) -> None:
         raise permission_denied(NOT_INSTRUCTOR)
 
 
-def require_member(session: Session, actor: Actor, course: Course) -> None:
-    """(instructors+students)"""
+def require_member(session: Session, actor: Actor, course: Course) -> str | None:
+    """(instructors+students); the caller's role (None for an admin)."""
     if actor.is_admin:
-        return
-    if role_in(session, actor, course) is None:
+        return None
+    role = role_in(session, actor, course)
+    if role is None:
         raise permission_denied(NOT_MEMBER)
+    return role
 
 
 def require_self_or_instructor(

@@ -28,6 +28,9 @@ class Runtime:
     # Where write transactions run: on SQLite one thread (see
     # writer_pool_for), elsewhere (None) the pool.
     write_pool: ThreadPoolExecutor | None = None
+    # The downloads that record their history entry (database/engine.py's
+    # ``make_recorder_factory``); None: the writer (tests' runtimes).
+    recorder: sessionmaker | None = None
     # The base64 texts of small blobs sent lately (--download-cache-size),
     # reused by the next answers that send them; disabled unless given.
     encoded_cache: EncodedCache = dataclasses.field(

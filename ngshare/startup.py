@@ -32,7 +32,7 @@ from .auth import make_authenticator
 from .blobs import open_store
 from .blobs.store import SECRET_PREFIX, BlobStore, BlobStoreFailure, StorageError
 from .config import COOKIE_SECRET_NAME, Config
-from .database.engine import make_session_factories
+from .database.engine import make_recorder_factory, make_session_factories
 from .database.opening import CREATE_FOLDER, DatabaseOpenError, open_database
 from .database.revisions import SchemaStatus
 from .encoded_cache import EncodedCache
@@ -179,6 +179,7 @@ def build_runtime(config: Config) -> Runtime:
         authenticator=make_authenticator(config),
         pool=ThreadPoolExecutor(config.worker_threads, thread_name_prefix='ngshare'),
         write_pool=writer_pool_for(engine),
+        recorder=make_recorder_factory(engine),
         encoded_cache=EncodedCache(config.download_cache_size),
     )
 

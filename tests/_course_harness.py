@@ -101,10 +101,21 @@ class Ran:
     stdout: str
     stderr: str
     seconds: float
+    # time.monotonic() when it started: which commands ran before which
+    # (one ended before the other started), for the history's order
+    started: float = 0.0
 
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+    @property
+    def ended(self) -> float:
+        return self.started + self.seconds
+
+    def before(self, other: Ran) -> bool:
+        """Whether this command ended before ``other`` started."""
+        return self.ended < other.started
 
     def describe(self) -> str:
         return (
@@ -211,6 +222,7 @@ class User:
             stdout,
             stderr,
             time.monotonic() - started,
+            started,
         )
         self.course.record(self.last)
         if returncode is None or (expect is not None and returncode != expect):

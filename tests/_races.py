@@ -9,12 +9,15 @@ under SQLite's writer lock. ``make_pair(args=...)`` starts such a
 pair with extra flags. Requests alternate between the two (``pair[i % 2]``).
 
 The checks here are the invariants every race test states: exactly one
-winner and the documented answer for every loser (``one_winner``), and the
-admin command's view of the kept deleted items (``deleted_items``).
+winner and the documented answer for every loser (``one_winner``), the
+admin command's view of the kept deleted items (``deleted_items``), and the
+course's history as the admin reads it from every server (``history_of``;
+``recorded`` and ``sizes`` to compare it with the acknowledged requests).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 
 import pytest
@@ -27,15 +30,20 @@ __all__ = [
     'assert_none_broken',
     'deleted_items',
     'fetch_until',
+    'history_of',
     'make_pair',
     'new_course',
     'one_winner',
     'pair',
+    'recorded',
+    'sizes',
     'submit',
     'tree_of',
 ]
 
 FETCH_LIMIT = 60  # fetches by one thread in one round, at most
+HISTORY_PAGE = 200  # entries per page of history_of: a few pages per course
+HISTORY_PAGES = 50  # pages history_of follows, at most
 
 
 @pytest.fixture(params=['sqlite', 'postgresql', 'postgresql-s3'])
@@ -157,3 +165,43 @@ def assert_none_broken(pair, answers):
 def tree_of(resp):
     """The files of a 200 tree answer (asserting whole, checked, no duplicate)."""
     return files_of(ok(resp))
+
+
+def history_of(servers, course) -> list[dict]:
+    """The whole history of ``course`` as the admin reads it, oldest first,
+    following ``next`` page by page; every server of ``servers`` must answer
+    the same entries, each once (distinct ids, in increasing order)."""
+    readings = []
+    for server in servers:
+        entries, cursor = [], None
+        for _page in range(HISTORY_PAGES):
+            params = {'order': 'oldest', 'limit': HISTORY_PAGE}
+            if cursor is not None:
+                params['cursor'] = cursor
+            answer = ok(
+                server.get(
+                    ('history', course), user='root', params=params, timeout=WAIT
+                )
+            )
+            entries += answer['history']
+            cursor = answer['next']
+            if cursor is None:
+                break
+        else:
+            raise AssertionError(f'more than {HISTORY_PAGES} pages of history')
+        readings.append(entries)
+    assert all(reading == readings[0] for reading in readings), 'servers differ'
+    ids = [int(entry['id']) for entry in readings[0]]
+    assert ids == sorted(set(ids)), ids
+    return readings[0]
+
+
+def recorded(entries, *fields) -> collections.Counter:
+    """How many history entries there are of each value of ``fields``
+    (e.g. ``'action', 'student_id'``)."""
+    return collections.Counter(tuple(entry[f] for f in fields) for entry in entries)
+
+
+def sizes(files: dict[str, bytes]) -> tuple[int, int]:
+    """The (files, bytes) a history entry records for a tree."""
+    return len(files), sum(len(content) for content in files.values())

@@ -220,7 +220,10 @@ def page_state(browser) -> dict:
                      .map((s) => s.id.slice(6)),
           scripts: document.scripts.length,
           scrollWidth: document.documentElement.scrollWidth,
-          innerWidth: window.innerWidth,
+          // Not innerWidth: under a phone's emulation the layout viewport
+          // grows to fit a page too wide, so only clientWidth stays the
+          // screen's width.
+          clientWidth: document.documentElement.clientWidth,
           body: document.body.innerText,
         };
       })()"""
@@ -228,9 +231,9 @@ def page_state(browser) -> dict:
 
 
 def assert_fits(state: dict, what: str) -> None:
-    assert state['scrollWidth'] <= state['innerWidth'], (
+    assert state['scrollWidth'] <= state['clientWidth'], (
         f'{what}: page is {state["scrollWidth"]}px wide in a '
-        f'{state["innerWidth"]}px window'
+        f'{state["clientWidth"]}px window'
     )
     assert state['scripts'] == 0, f'{what}: the page runs scripts'
     # The inline style sheet applied: the policy allows what the page needs.

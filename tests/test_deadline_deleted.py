@@ -359,7 +359,7 @@ def test_extensions_go_with_their_assignment_kept_or_not(ops):
     assert ops.count(Extension) == 3
     the_deadline(ops, 'b')
     with ops.runtime.writer() as session:
-        purge_expired(session, utc_now() + datetime.timedelta(days=1))
+        purge_expired(session, utc_now() + datetime.timedelta(days=1), by='ngshare')
         session.commit()
     assert ops.count(DeletedItem) == 0
     assert ops.count(Extension) == 3

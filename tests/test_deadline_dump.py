@@ -5,6 +5,10 @@ extensions table, in the JSON dump and on the human-readable page alike.
 A real stand-alone server, on SQLite and on PostgreSQL; the deadline is set
 through the API (``POST /deadline``, ``POST /extension``) and the
 submissions made after it, so the dump shows what the service stored.
+
+The dump shows the history of those actions too (issue 17): its own table,
+every entry with its fields, in the JSON dump and on the page; setting a
+deadline or an extension is no action of the history.
 """
 
 from __future__ import annotations
@@ -111,6 +115,44 @@ def test_json_dump_shows_deadlines(vngshare_server):
         'student_id': 'eric',
         'due': format_timestamp(when['extended']),
     }
+    history = tables['history']
+    assert [
+        (row['action'], row['user'], row['assignment'], row['student'])
+        for row in history
+    ] == EXPECTED_HISTORY
+    stamps = {row['student_id']: row['timestamp'] for row in tables['submissions']}
+    for row in history:
+        assert row['course'] == COURSE
+        assert row['deleted_item'] is None  # the course is not deleted
+        assert set(row) == HISTORY_COLUMNS
+        assert row['timestamp'] == (
+            stamps[row['student']] if row['action'] == 'submit' else None
+        )
+        if row['action'] in ('release', 'submit'):
+            assert row['files'] == 1 and row['bytes'] > 0
+
+
+# What set_up did, in order (the deadline and the extension not included).
+EXPECTED_HISTORY = [
+    ('create_course', 'root', None, None),
+    ('add_instructor', 'root', None, INSTRUCTOR),
+    *[('add_student', INSTRUCTOR, None, student) for student in STUDENTS],
+    ('release', INSTRUCTOR, ASSIGNMENT, None),
+    *[('submit', student, ASSIGNMENT, student) for student in STUDENTS],
+]
+HISTORY_COLUMNS = {
+    '_id',
+    'time',
+    'action',
+    'user',
+    'course',
+    'assignment',
+    'student',
+    'timestamp',
+    'files',
+    'bytes',
+    'deleted_item',
+}
 
 
 def cells(page: str, column: str) -> list[str]:
@@ -143,6 +185,11 @@ def test_readable_dump_shows_deadlines(vngshare_server):
     assert '(1 row)' in extensions
     assert cells(extensions, 'student_id') == ['eric']
     assert cells(extensions, 'due') == [format_timestamp(when['extended'])]
+    assert '<a href="#table-history">history' in page
+    history = section(page, 'history')
+    assert f'({len(EXPECTED_HISTORY)} rows)' in history
+    assert cells(history, 'action') == [entry[0] for entry in EXPECTED_HISTORY]
+    assert cells(history, 'user') == [entry[1] for entry in EXPECTED_HISTORY]
 
 
 def test_readable_dump_of_no_deadline_shows_the_defaults(vngshare_server):

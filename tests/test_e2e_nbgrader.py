@@ -36,10 +36,12 @@ pytest.register_assert_rewrite(
     '_course_scenario',
     '_course_deadline_material',
     '_course_deadlines',
+    '_course_history',
 )
 
 from _course_clients import CLIENTS  # noqa: E402
 from _course_harness import Course, Deployment  # noqa: E402
+from _course_history import check_course_history  # noqa: E402
 from _course_scenario import course_phases, phase_params, start_course  # noqa: E402
 from _servers import HubStub, start_server, token_for  # noqa: E402
 
@@ -102,3 +104,6 @@ def test_after_the_course_with_stand_alone_ngshare(stand_alone):
     for name in ('kevin', 'lawrence', 'eric', 'grace'):
         assert hub.user_requests(token_for(name)) > 0, name
     assert server.running, server.describe()
+    # Every fetch, submit, collect and feedback of the course is in its
+    # history, once, in order (:mod:`_course_history`).
+    check_course_history(course)

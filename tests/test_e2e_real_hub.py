@@ -21,10 +21,12 @@ pytest.register_assert_rewrite(
     '_course_scenario',
     '_course_deadline_material',
     '_course_deadlines',
+    '_course_history',
 )
 
 from _course_clients import CLIENTS  # noqa: E402
 from _course_harness import Course, Deployment  # noqa: E402
+from _course_history import check_course_history  # noqa: E402
 from _course_material import ALL_USERS, COURSE  # noqa: E402
 from _course_scenario import course_phases, phase_params, start_course  # noqa: E402
 
@@ -97,3 +99,6 @@ def test_course_under_real_jupyterhub(under_hub: Course, phase):
 def test_after_the_course_under_real_jupyterhub(under_hub: Course, real_hub):
     under_hub.play(course_phases(under_hub.deployment.client))
     assert real_hub.running, real_hub.log_text()
+    # Every fetch, submit, collect and feedback of the course is in its
+    # history, once, in order (:mod:`_course_history`).
+    check_course_history(under_hub)

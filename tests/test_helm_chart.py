@@ -223,6 +223,7 @@ def test_default_pod_starts_ngshare_as_a_hub_service(releases):
     assert config.max_body_size == 512 * 1024**2
     assert config.max_file_size == 128 * 1024**2
     assert config.deleted_retention_days == 30
+    assert config.history_retention_days == 0  # the history keeps everything
     assert config.auth_cache_seconds == 60
     assert config.cookie_secret == bytes.fromhex(secrets['cookie-secret'])
 

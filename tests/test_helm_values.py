@@ -86,6 +86,7 @@ def test_custom_values_reach_the_deployment(releases):
         '--max-file-size=1073741824',
         '--max-buffered-size=2G',
         '--deleted-retention-days=0',
+        '--history-retention-days=365',
         '--auth-cache-seconds=10',
         '--storage=/srv/ngshare/files/',
     ]
@@ -155,6 +156,7 @@ def test_custom_pod_starts_ngshare_as_configured(releases):
     assert config.max_file_size == 1024**3
     assert config.max_buffered_size == 2 * 1024**3
     assert config.deleted_retention_days == 0
+    assert config.history_retention_days == 365
     assert config.auth_cache_seconds == 10
     assert config.cookie_secret == bytes.fromhex('00112233445566778899aabbccddeeff' * 2)
 

@@ -365,6 +365,9 @@ ROUTES = [
         None,
         {1: C_404, 2: A_404, 3: S_404},
     ),
+    ('GET', ('history', COURSE), INSTRUCTOR, None, None, {1: C_404}),
+    # An admin may read a deleted course's history: no live course needed.
+    ('GET', ('history', COURSE), ADMIN, None, None, {1: C_404}),
 ]
 
 
@@ -603,7 +606,93 @@ def _name_cases():
     )
 
 
-CASES = [*_nul_cases(), *_files_cases(), *_roster_cases(), *_name_cases()]
+# Hostile query parameters of GET /history (issue 17), each alone, and what
+# they answer: the parameters are checked after the course and the caller.
+# (An empty one is no filter, as a form sends an unfilled field: below.)
+TOO_LONG = '9' * 5000
+HISTORY_BAD = {
+    'assignment_id': {'invalid UTF-8': (b'\xed\xa0\x80', 'Bad Request')},
+    'student_id': {'invalid UTF-8': (b'\xed\xa0\x80', 'Bad Request')},
+    'action': {
+        'unknown': ('nope', 'Unknown action'),
+        'upper case': ('SUBMIT', 'Unknown action'),
+        'with a NUL (a space)': ('submit\x00', 'Unknown action'),
+    },
+    'since': {
+        'words': ('yesterday', 'Invalid since'),
+        'no offset': ('2024-01-01T00:00:00', 'Invalid since'),
+        'month 13': ('2024-13-01T00:00:00+00:00', 'Invalid since'),
+        'before year 1 in UTC': ('0001-01-01T00:00:00+01:00', 'Invalid since'),
+        'offset of 25 hours': ('2024-01-01T00:00:00+25:00', 'Invalid since'),
+        'very long': (TOO_LONG, 'Invalid since'),
+    },
+    'until': {
+        'year 10000': ('10000-01-01T00:00:00+00:00', 'Invalid until'),
+        'the end of time': ('9999-12-31T23:59:59+00:00', 'Invalid until'),
+    },
+    'order': {
+        'unknown': ('random', 'Invalid order'),
+        'with a NUL (a space)': ('newest\x00', 'Invalid order'),
+    },
+    'limit': {
+        'zero': ('0', 'Invalid limit'),
+        'over 1000': ('1001', 'Invalid limit'),
+        'exponent': ('1e3', 'Invalid limit'),
+        'Arabic-Indic digits': ('\u0661\u0662', 'Invalid limit'),
+        'five thousand digits': (TOO_LONG, 'Invalid limit'),
+        'the last of two': (['5', 'abc'], 'Invalid limit'),
+    },
+    'cursor': {
+        'negative': ('-1', 'Invalid cursor'),
+        'over 2**62': (str(2**62 + 1), 'Invalid cursor'),
+        'Arabic-Indic digits': ('\u0661', 'Invalid cursor'),
+    },
+}
+
+
+def _history_cases():
+    path = ('history', COURSE)
+    for parameter, bad in HISTORY_BAD.items():
+        for name, (value, message) in bad.items():
+            yield Case(
+                f'history {parameter}: {name}',
+                'GET',
+                path,
+                INSTRUCTOR,
+                400,
+                message,
+                None,
+                {parameter: value},
+            )
+    spoilt = {'limit': '0', 'action': 'nope', 'since': 'x'}
+    for who, user, where, answer in (
+        ('an outsider', 'nobody', path, DENIED),
+        ('a student of the course', STUDENT, path, None),
+        ('an unknown course', INSTRUCTOR, ('history', 'No such course'), C_404),
+        ('an unknown course (admin)', ADMIN, ('history', 'No such course'), C_404),
+    ):
+        # The parameters come after the course and the caller; a student's
+        # are checked as anyone's.
+        status, message = answer or (400, 'Unknown action')
+        yield Case(
+            f'history bad parameters from {who}',
+            'GET',
+            where,
+            user,
+            status,
+            message,
+            None,
+            spoilt,
+        )
+
+
+CASES = [
+    *_nul_cases(),
+    *_files_cases(),
+    *_roster_cases(),
+    *_name_cases(),
+    *_history_cases(),
+]
 
 
 @pytest.mark.parametrize('case', CASES, ids=[case.id for case in CASES])
@@ -641,7 +730,58 @@ def test_the_table_is_large():
         'feedback',
         'deadline',
         'extension',
+        'history',
     }
+
+
+def test_history_parameters_at_their_limits_are_answered(world):
+    """The edges of what GET /history accepts answer 200, on both databases
+    (a cursor of 2**62 against an integer column too), and change nothing."""
+    server = world.server
+    rows_before = world.rows()
+    log_before = len(server.log_text())
+
+    def ids(**params) -> list[str]:
+        answer = ok(server.get(('history', COURSE), user=INSTRUCTOR, params=params))
+        return [entry['id'] for entry in answer['history']]
+
+    everything = ids()
+    # At least the world's setup: course, instructor, student, release,
+    # submit, feedback (other tests of the module may have added some).
+    assert len(everything) >= 6, everything
+    assert ids(limit=f' {len(everything)} ') == everything
+    # Empty parameters: no filter (an HTML form's unfilled fields).
+    empty = dict.fromkeys(('assignment_id', 'student_id', 'action', 'order'), '')
+    assert ids(**empty, since='', until='', limit='', cursor='') == everything
+    assert ids(limit='1000', cursor=str(2**31 - 1)) == everything
+    assert ids(cursor='0') == []
+    assert ids(cursor='0', order='oldest') == everything[::-1]
+    assert ids(since='0001-01-01T00:00:00+00:00', until='8999-12-31T00:00:00Z') == (
+        everything
+    )
+    assert (
+        ids(since='2000-01-01 00:00:00.000000 UTC', order='oldest')
+        == (everything[::-1])
+    )
+    assert ids(until='2000-01-01T00:00:00-12:00') == []
+    assert ids(assignment_id='no such', student_id='nobody', action='purge') == []
+    assert world.rows() == rows_before
+    assert 'Traceback' not in server.log_text()[log_before:]
+
+
+@pytest.mark.parametrize('cursor', [2**31, 2**62])
+def test_a_cursor_beyond_every_entry_is_no_server_error(world, cursor):
+    """A cursor the parameter check accepts but no entry ID can reach (an
+    entry ID is a 32-bit integer on PostgreSQL): the whole history, or the
+    documented 400, never a 500."""
+    server = world.server
+    log_before = len(server.log_text())
+    resp = server.get(('history', COURSE), user=INSTRUCTOR, params={'cursor': cursor})
+    if resp.status_code == 400:
+        err(resp, 400, 'Invalid cursor')
+    else:
+        assert len(ok(resp)['history']) >= 6
+    assert 'Traceback' not in server.log_text()[log_before:]
 
 
 def test_control_characters_in_form_fields_become_spaces(world):

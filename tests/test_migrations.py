@@ -35,6 +35,8 @@ FIXTURE = Path(__file__).resolve().parent / 'fixtures' / 'ngshare-0.6.0'
 INIT = 'aa00db20c10a'
 FILE_SIZE = '1921a169739b'
 DELETED_ITEMS = 'e4b7c2d9a1f3'
+# The revision before the history (issue 17).
+BEFORE_HISTORY = 'b8e3d5a7c9f2'
 OLD_TABLES = {
     'users',
     'courses',
@@ -364,6 +366,45 @@ def test_deleted_items_database_gains_released_blobs(
     assert_schema_matches_models(engine)
 
 
+@pytest.mark.parametrize('backend', ['sqlite', 'postgresql'])
+def test_history_comes_empty_and_goes_on_downgrade(backend, request, tmp_path, engines):
+    """A database at b8e3d5a7c9f2 upgrades to head keeping its rows, with an
+    empty history; its entries are kept by a second upgrade (a restart), and
+    going back to b8e3d5a7c9f2 drops the history table only."""
+    if backend == 'sqlite':
+        url = sqlite_url(tmp_path / 'before-history.db')
+    else:
+        url = request.getfixturevalue('postgres_url')
+    engine = engines(url)
+    migrate.upgrade(engine, None, revision=BEFORE_HISTORY)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO courses (id) VALUES ('c1')")
+        assert 'history' not in inspect(connection).get_table_names()
+    migrate.upgrade(engine, None)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert_schema_matches_models(engine)
+    entry = (
+        'INSERT INTO history (time, action, "user", course, student)'
+        " VALUES ('2026-01-02 03:04:05', 'add_student', 'root', 'c1', 's1')"
+    )
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql('SELECT count(*) FROM history').scalar() == 0
+        connection.exec_driver_sql(entry)
+    migrate.upgrade(engine, None)  # what every start does: nothing here
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            'SELECT action, "user", course, student FROM history'
+        ).all()
+    assert [tuple(row) for row in rows] == [('add_student', 'root', 'c1', 's1')]
+    migrate.downgrade(engine, BEFORE_HISTORY)
+    with engine.connect() as connection:
+        assert 'history' not in inspect(connection).get_table_names()
+        courses = connection.exec_driver_sql('SELECT id FROM courses').scalars()
+        assert courses.all() == ['c1']
+    migrate.upgrade(engine, None)
+    assert_schema_matches_models(engine)
+
+
 # --- a database written by ngshare 0.6.0 -------------------------------------
 
 
@@ -380,6 +421,8 @@ def test_060_database_keeps_all_its_data(deployment, engines):
     assert migrate.is_current(engine)
     assert_same_data_as_060(expected, db, storage)
     assert_schema_matches_models(engine)
+    # 0.6.0 recorded no history: the table is there, empty.
+    assert read_tables(db, ['history']) == {'history': []}
     # Submission times read back through the models to the microsecond.
     with Session(engine) as session:
         for _id, _assignment, timestamp, _student in originals:

@@ -236,7 +236,7 @@ def test_restore_an_assignment_of_a_deleted_course_is_refused(course_ops):
 
 def purge(ops, older_than) -> list[str]:
     with ops.runtime.writer() as session:
-        keys = purge_expired(session, older_than)
+        keys = purge_expired(session, older_than, by='ngshare')
         session.commit()
     return keys
 

@@ -14,6 +14,10 @@ Roles, for the course ``C`` of a world:
 * ``other_student``: a student of a different course only;
 * ``unrelated``: a user known nowhere;
 * ``anonymous``: no credentials at all.
+
+The history of a course (``GET /history``, issue 17) is read by every role
+and two more callers: the token of a Hub service ngshare does not trust,
+and a ``--trusted-services`` service on no roster.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable
 import pytest
 from _api import err, files_of, ok, tree
 from _servers import HubStub, start_server
+from hubstub import service_token_for
 
 ROLES = (
     'admin',
@@ -41,6 +46,7 @@ INSTRUCTORS = ADMINS | {'instructor'}
 MEMBERS = INSTRUCTORS | {'student', 'classmate'}
 OWN = INSTRUCTORS | {'student'}
 EVERYONE = frozenset(ROLES) - {'anonymous'}
+TRUSTED = 'history-helper'  # a --trusted-services service
 
 _counter = itertools.count(1)
 
@@ -51,7 +57,12 @@ def server(tmp_path_factory):
     (workdir / 'hub').mkdir()
     hub = HubStub(workdir / 'hub')
     try:
-        started = start_server(workdir / 'ngshare', hub_mode=True, hub=hub)
+        started = start_server(
+            workdir / 'ngshare',
+            hub_mode=True,
+            hub=hub,
+            args=['--trusted-services', TRUSTED],
+        )
         try:
             yield started
         finally:
@@ -498,3 +509,89 @@ def test_user_parameter_alone_is_not_a_login(server, method):
     assert world.student_names() == sorted(
         [world.users['student'], world.users['classmate']]
     )
+
+
+# --------------------------------------------------------------------------
+# GET /history/<course_id>: one world, every caller
+
+
+def _history(server, world, who, course=None, **params):
+    """The history request of ``who`` (a role, ``service`` or
+    ``trusted_service``) for the world's course (or ``course``)."""
+    path = ('history', course or world.course)
+    if who == 'service':  # a Hub service named like the instructor
+        token = service_token_for(world.users['instructor'])
+        return server.request('GET', path, token=token, params=params)
+    if who == 'trusted_service':
+        token = service_token_for(TRUSTED)
+        return server.request('GET', path, token=token, params=params)
+    return server.request('GET', path, user=world.users[who], params=params)
+
+
+def _entries(resp) -> list[tuple]:
+    answer = ok(resp)
+    assert answer['next'] is None
+    return [(e['action'], e['user'], e['student_id']) for e in answer['history']]
+
+
+def test_history_by_role(server):
+    """Instructors of the course and admins read all of it, newest first; a
+    student reads the entries that concern them (another student's name as
+    the filter: none); everyone else is refused as by every endpoint, and a
+    course that does not exist is 404 for all who may ask."""
+    world = World(server)
+    u = world.users
+    root, teacher = u['admin'], u['instructor']
+    student, mate = u['student'], u['classmate']
+    # What World did to the course, newest first (the course's instructors
+    # are recorded after the course, in the order given).
+    whole = [
+        ('release_feedback', root, student),
+        ('submit', mate, mate),
+        ('submit', student, student),
+        ('release', root, None),
+        ('add_student', root, mate),
+        ('add_student', root, student),
+        ('add_instructor', root, world.instructor2),
+        ('add_instructor', root, teacher),
+        ('create_course', root, None),
+    ]
+    assert _entries(_history(server, world, 'admin')) == whole
+    assert _entries(_history(server, world, 'instructor')) == whole
+    assert _entries(_history(server, world, 'admin', order='oldest')) == whole[::-1]
+    own = [entry for entry in whole if entry[2] == student]
+    assert len(own) == 3
+    assert _entries(_history(server, world, 'student')) == own
+    assert _entries(_history(server, world, 'student', student_id=student)) == own
+    assert _entries(_history(server, world, 'student', student_id=mate)) == []
+    assert _entries(_history(server, world, 'classmate')) == [
+        entry for entry in whole if entry[2] == mate
+    ]
+    # Courses do not mix: the other course's history is its own, and the
+    # instructor of one is nobody in the other.
+    other = _entries(_history(server, world, 'admin', course=world.other_course))
+    assert [action for action, _, _ in other] == [
+        'add_student',
+        'add_instructor',
+        'create_course',
+    ]
+    err(
+        _history(server, world, 'instructor', world.other_course),
+        403,
+        'Permission denied',
+    )
+    for who in ('other_student', 'unrelated', 'trusted_service'):
+        err(_history(server, world, who), 403, 'Permission denied')
+    err(_history(server, world, 'service'), 403, 'Invalid token')
+    resp = server.request('GET', ('history', world.course))
+    assert resp.status_code == 302, resp.text
+    assert '/hub/' in resp.headers['Location']
+    assert resp.json() == {'success': False, 'message': 'Login required'}
+    for who in ('admin', 'instructor', 'student', 'unrelated', 'trusted_service'):
+        err(
+            _history(server, world, who, course='no such course'),
+            404,
+            'Course not found',
+        )
+    # Reading the history is no action: it stayed as it was.
+    assert _entries(_history(server, world, 'admin')) == whole

@@ -6,7 +6,10 @@ and a student's feedback are answered by one statement most of the time
 event loop itself (``runner.run_quick``): cheaper than the trip to the
 worker pool and back. It is bounded (at most ``QUICK_ROWS`` rows); a longer
 list, an empty one, a refusal, and PostgreSQL (a network round trip away)
-run in the worker pool as before, with the same answer.
+run in the worker pool as before, with the same answer. A full download
+(a collect, a student's feedback) writes its history entry (issue 17), so it
+is a write transaction and never read on the loop: only its ``list_only``
+form is a quick read.
 
 Which thread sent each statement is recorded on the in-process server of
 :mod:`_counting_server`, whose event loop is the test's (the main thread).
@@ -30,10 +33,12 @@ class StatementThreads:
     def __init__(self, engine):
         self.engine = engine
         self.seen: list[bool] = []
+        self.statements: list[str] = []
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
         if not statement.strip().upper().startswith('BEGIN'):
             self.seen.append(threading.current_thread() is threading.main_thread())
+            self.statements.append(statement.strip())
 
     def __enter__(self):
         event.listen(self.engine, 'before_cursor_execute', self)
@@ -51,16 +56,26 @@ def _reads(stamps) -> dict[str, tuple[tuple, str, dict, str]]:
     student = students_of(SMALL)[1]
     stamp = stamps[student][0]
     student_path = (course, assignment, student)
+    listing = {'list_only': 'true'}
     return {
         'assignments': (('assignments', course), student, {}, 'assignments'),
         'own submissions': (('submissions', *student_path), student, {}, 'submissions'),
-        'collect': (('submission', *student_path), teacher, {}, 'files'),
+        'collect': (('submission', *student_path), teacher, listing, 'files'),
         'feedback': (
             ('feedback', *student_path),
             student,
-            {'timestamp': stamp},
+            {'timestamp': stamp, **listing},
             'files',
         ),
+    }
+
+
+def _downloads(stamps) -> dict[str, tuple[tuple, str, dict]]:
+    """The full forms of the quick downloads: actions of the history."""
+    return {
+        name: (path, user, {k: v for k, v in params.items() if k != 'list_only'})
+        for name, (path, user, params, _key) in _reads(stamps).items()
+        if 'list_only' in params
     }
 
 
@@ -78,6 +93,18 @@ async def test_small_reads_run_on_the_event_loop_on_sqlite_only(counting_server)
             assert threads.seen == [True], name
         else:
             assert threads.seen and not any(threads.seen), name
+    for name, (path, user, params) in _downloads(stamps).items():
+        with StatementThreads(counting_server.runtime.engine) as threads:
+            answer = await counting_server.request(
+                'GET', path, user=user, params=params
+            )
+        assert answer['files'], name
+        # A write (its history entry), in the pool or on the writer thread.
+        assert threads.seen and not any(threads.seen), name
+        assert any(
+            statement.startswith('INSERT INTO history')
+            for statement in threads.statements
+        ), name
 
 
 async def test_a_list_longer_than_the_bound_is_read_in_the_pool(

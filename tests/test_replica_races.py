@@ -12,6 +12,11 @@ API of both servers:
   fields or files of two requests mixed;
 * what was acknowledged is what is listed (N acknowledged submissions, N
   listed, each byte-exact), and a delete keeps exactly one restorable item;
+* the course's history, as the admin reads it from both servers, has
+  exactly one entry per acknowledged action (per person it concerns), with
+  the files, bytes and timestamps of the request that won: none from a
+  refused request or a rolled-back attempt, no duplicate from a retried
+  transaction, none missing;
 * no request anywhere answered a 5xx.
 
 Rounds: 3 of each group of 8 (see ROUNDS and GROUP).
@@ -23,7 +28,14 @@ import collections
 import json
 
 from _api import err, files_of, ok, tree
-from _races import deleted_items, new_course, one_winner
+from _races import (
+    deleted_items,
+    history_of,
+    new_course,
+    one_winner,
+    recorded,
+    sizes,
+)
 from _replicas import TEACHER, WAIT, assert_no_server_errors, race
 
 ROUNDS = 3
@@ -48,6 +60,7 @@ def whole_person(entry) -> str:
 
 def test_course_create_and_delete(pair):
     names = [f'Course {r}' for r in range(ROUNDS)]
+    winning_teams = []
     for name in names:
         teams = [[f'{name} t{i}', f'{name} co{i}'] for i in range(GROUP)]
         results = race(
@@ -60,6 +73,7 @@ def test_course_create_and_delete(pair):
             ),
         )
         winner = one_winner(results, 409, 'Course already exists')
+        winning_teams.append(teams[winner])
         for server in pair:
             listed = ok(server.get(('instructors', name), user='root'))
             assert [e['username'] for e in listed['instructors']] == teams[winner]
@@ -80,6 +94,15 @@ def test_course_create_and_delete(pair):
     # One delete won each round: one kept item per course, not one per racer.
     kept = sorted(item['what'] for item in deleted_items(pair[0]))
     assert kept == names
+    # The history of each (deleted) course: the winner's create with its
+    # instructors, and one delete, whatever the number of racers.
+    for name, team in zip(names, winning_teams):
+        entries = history_of(pair, name)
+        actions = [entry['action'] for entry in entries]
+        assert actions == ['create_course', *['add_instructor'] * 2, 'delete_course']
+        assert {entry['user'] for entry in entries} == {'root'}
+        assert sorted(e['student_id'] for e in entries[1:3]) == sorted(team)
+        assert entries[0]['student_id'] is None and entries[-1]['student_id'] is None
     assert_no_server_errors(pair)
 
 
@@ -133,6 +156,19 @@ def test_instructor_add_and_remove(pair):
     for server in pair:
         listed = ok(server.get(('instructors', course), user=TEACHER))['instructors']
         assert sorted(e['username'] for e in listed) == sorted([TEACHER, *staff])
+    # One add per round, the request that enrolled the helper (the others,
+    # all acknowledged, updated their entry: no action of the course); one
+    # remove per round.
+    entries = history_of(pair, course)
+    expected = collections.Counter(
+        {('create_course', None): 1, ('add_instructor', TEACHER): 1}
+    )
+    for r in range(ROUNDS):
+        expected[('add_instructor', f'helper{r}')] = 1
+        expected[('remove_instructor', f'helper{r}')] = 1
+    expected.update(('add_instructor', name) for name in staff)
+    assert recorded(entries, 'action', 'student_id') == expected
+    assert {entry['user'] for entry in entries} == {'root'}
     assert_no_server_errors(pair)
 
 
@@ -187,6 +223,16 @@ def test_student_add_and_remove(pair):
                 'Student not found',
             )
             assert ok(server.get(('students', course), user=TEACHER))['students'] == []
+    # Each round: one add (of GROUP acknowledged, through either endpoint,
+    # one enrolled the learner, the others updated them), one remove.
+    entries = history_of(pair, course)
+    expected = collections.Counter(
+        {('create_course', 'root', None): 1, ('add_instructor', 'root', TEACHER): 1}
+    )
+    for r in range(ROUNDS):
+        expected[('add_student', TEACHER, f'learner{r}')] = 1
+        expected[('remove_student', TEACHER, f'learner{r}')] = 1
+    assert recorded(entries, 'action', 'user', 'student_id') == expected
     assert_no_server_errors(pair)
 
 
@@ -219,6 +265,17 @@ def test_bulk_student_adds_leave_one_request_whole(pair):
         assert sorted(e['username'] for e in listings[0]) == people
         tags = {whole_person(entry) for entry in listings[0]}
         assert len(tags) == 1 and tags.pop().startswith(f'r{r}-'), listings[0]
+    # One add_student per person, by the request that enrolled them first
+    # (docs/api.md: "one entry per student it adds"); every other request,
+    # of every round, only updated them.
+    entries = history_of(pair, course)
+    expected = collections.Counter(
+        {('create_course', None): 1, ('add_instructor', TEACHER): 1}
+    )
+    expected.update({('add_student', p): 1 for p in people})
+    assert recorded(entries, 'action', 'student_id') == expected
+    # All twelve by one request (written together, at one time).
+    assert len({e['time'] for e in entries if e['action'] == 'add_student'}) == 1
     assert_no_server_errors(pair)
 
 
@@ -226,9 +283,14 @@ def test_release_and_delete_assignment(pair):
     course = 'Releases'
     new_course(pair[0], course, students=['student0'])
     names = [f'Lab {r}' for r in range(ROUNDS)]
+    released = {}
     for name in names:
+        # Of different sizes: the entry says which release won.
         trees = [
-            {f'part{k}.txt': f'{name} release {i} part {k}'.encode() for k in range(5)}
+            {
+                f'part{k}.txt': f'{name} release {i} part {k}'.encode() + b'.' * i
+                for k in range(5)
+            }
             for i in range(GROUP)
         ]
         results = race(
@@ -241,6 +303,7 @@ def test_release_and_delete_assignment(pair):
             ),
         )
         winner = one_winner(results, 409, 'Assignment already exists')
+        released[name] = sizes(trees[winner])
         for server in pair:
             body = ok(server.get(('assignment', course, name), user='student0'))
             assert files_of(body) == trees[winner]
@@ -263,6 +326,26 @@ def test_release_and_delete_assignment(pair):
         )
     kept = sorted(item['what'] for item in deleted_items(pair[0]))
     assert kept == [f'{course} / {name}' for name in names]
+    # Per assignment: the winner's release, the student's two fetches of
+    # it (none for the 404s), one unrelease, in that order.
+    entries = history_of(pair, course)
+    assert [e['action'] for e in entries[:3]] == [
+        'create_course',
+        'add_instructor',
+        'add_student',
+    ]
+    for k, name in enumerate(names):
+        files, total = released[name]
+        assert [
+            (e['action'], e['user'], e['assignment_id'], e['files'], e['bytes'])
+            for e in entries[3 + 4 * k : 7 + 4 * k]
+        ] == [
+            ('release', TEACHER, name, files, total),
+            ('fetch', 'student0', name, files, total),
+            ('fetch', 'student0', name, files, total),
+            ('unrelease', TEACHER, name, None, None),
+        ]
+    assert len(entries) == 3 + 4 * len(names)
     assert_no_server_errors(pair)
 
 
@@ -280,6 +363,7 @@ def test_submissions_of_one_student_together(pair):
     )
     acknowledged = collections.Counter()
     contents = {}
+    submitted = collections.Counter()  # (student, timestamp, files, bytes)
     for student in students:
         trees = [
             {'essay.txt': f'{student} draft {i}\n'.encode(), 'notes/n.txt': b'%d' % i}
@@ -299,6 +383,7 @@ def test_submissions_of_one_student_together(pair):
         for i, stamp in enumerate(stamps):
             acknowledged[(student, stamp)] += 1
             contents[(student, stamp)] = (trees[i], i % 2)
+            submitted[(student, stamp, *sizes(trees[i]))] += 1
     for server in pair:
         listed = ok(server.get(('submissions', course, assignment), user=TEACHER))
         assert (
@@ -316,6 +401,30 @@ def test_submissions_of_one_student_together(pair):
             )
         )
         assert files_of(body) == files
+    # One submit entry per acknowledged submission, with its timestamp and
+    # sizes, by the student; one collect per download, by the instructor.
+    entries = history_of(pair, course)
+    fields = ('user', 'student_id', 'timestamp', 'files', 'bytes')
+    of = {
+        action: recorded([e for e in entries if e['action'] == action], *fields)
+        for action in ('submit', 'collect')
+    }
+    assert of['submit'] == collections.Counter(
+        {(key[0], *key): n for key, n in submitted.items()}
+    )
+    assert of['collect'] == collections.Counter(
+        {(TEACHER, *key): n for key, n in submitted.items()}
+    )
+    assert recorded(entries, 'action') == collections.Counter(
+        {
+            ('create_course',): 1,
+            ('add_instructor',): 1,
+            ('add_student',): ROUNDS,
+            ('release',): 1,
+            ('submit',): ROUNDS * GROUP,
+            ('collect',): ROUNDS * GROUP,
+        }
+    )
     assert_no_server_errors(pair)
 
 
@@ -330,6 +439,7 @@ def test_feedback_uploads_on_one_submission(pair):
             ('assignment', course, assignment), user=TEACHER, data={'files': '[]'}
         )
     )
+    expected = collections.Counter()  # (action, user, timestamp, files, bytes)
     for r in range(ROUNDS):
         stamp = ok(
             pair[1].post(
@@ -340,7 +450,7 @@ def test_feedback_uploads_on_one_submission(pair):
         )['timestamp']
         trees = [
             {
-                f'feedback-{i}.html': f'round {r} grader {i}'.encode(),
+                f'feedback-{i}.html': f'round {r} grader {i}'.encode() + b'!' * i,
                 'grade.txt': b'%d' % i,
             }
             for i in range(GROUP)
@@ -373,4 +483,22 @@ def test_feedback_uploads_on_one_submission(pair):
         got = [files_of(answer) for answer in answers]
         assert all(g == got[0] for g in got), got
         assert got[0] in trees, sorted(got[0])
+        expected[('submit', 'pupil', stamp, 1, len(b'%d' % r))] += 1
+        for files in trees:
+            expected[('release_feedback', TEACHER, stamp, *sizes(files))] += 1
+        # The pupil's two downloads: the one tree they got (the teacher's
+        # looks are no fetches).
+        expected[('fetch_feedback', 'pupil', stamp, *sizes(got[0]))] += len(pair)
+    entries = history_of(pair, course)
+    assert [e['action'] for e in entries[:4]] == [
+        'create_course',
+        'add_instructor',
+        'add_student',
+        'release',
+    ]
+    graded = entries[4:]
+    assert {(e['student_id'], e['assignment_id']) for e in graded} == {
+        ('pupil', assignment)
+    }
+    assert recorded(graded, 'action', 'user', 'timestamp', 'files', 'bytes') == expected
     assert_no_server_errors(pair)

@@ -293,6 +293,61 @@ def test_service_adopts_060_and_answers_as_before(start_ngshare, tmp_path, start
     assert files_on_disk(storage) == files_on_disk(FIXTURE / 'files')
 
 
+def expected_history(course: str) -> list[tuple]:
+    """The entries the manifest's requests make in ``course``, in order:
+    a student's download of an assignment (a fetch), an instructor's of a
+    submission (a collect), a student's of feedback that has files."""
+    actions = {'assignment': 'fetch', 'submission': 'collect', 'feedback': None}
+    entries = []
+    for recorded in MANIFEST.values():
+        _method, path, user, _params = recorded['request']
+        kind, *names = path.strip('/').split('/')
+        if kind not in actions or names[0] != course:
+            continue
+        _course, assignment, *student = names
+        action = actions[kind] or (
+            'fetch_feedback' if recorded['response']['files'] else None
+        )
+        if action is not None:
+            entries.append((action, user, assignment, student[0] if student else user))
+    return entries
+
+
+def history_of(server, course: str) -> list[dict]:
+    answer = ok(
+        server.get(
+            ('history', course), user='root', params={'order': 'oldest', 'limit': 1000}
+        )
+    )
+    return answer['history']
+
+
+def test_history_starts_empty_and_survives_a_restart(start_ngshare, tmp_path):
+    """0.6.0 recorded nothing: the upgraded database has an empty history.
+    What its clients then download is recorded, and a restart on the
+    database (now at head) keeps every entry as it was."""
+    db, storage = copy_deployment(tmp_path / 'deployment')
+    url = sqlite_url(db)
+    server = start_ngshare(hub_mode=False, database_url=url, storage=storage)
+    assert query(db, 'SELECT count(*) FROM history') == [(0,)]
+    courses = ('NBG 101', 'ECS193')
+    assert all(history_of(server, course) == [] for course in courses)
+
+    assert_answers_as_060(server)
+    recorded = {course: history_of(server, course) for course in courses}
+    for course, entries in recorded.items():
+        assert [
+            (e['action'], e['user'], e['assignment_id'], e['student_id'])
+            for e in entries
+        ] == expected_history(course), course
+    assert len(recorded['NBG 101']) > 6
+    server.stop()
+
+    again = start_ngshare(hub_mode=False, database_url=url, storage=storage)
+    assert revision_of(db) == migrate.head_revision()
+    assert {course: history_of(again, course) for course in courses} == recorded
+
+
 def test_gc_and_verify_on_the_adopted_deployment(start_ngshare, tmp_path):
     db, storage = copy_deployment(tmp_path / 'deployment')
     server = start_ngshare(hub_mode=False, database_url=sqlite_url(db), storage=storage)

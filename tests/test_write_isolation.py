@@ -10,21 +10,28 @@ together by a barrier. The races:
   afterwards both replicas answer exactly one upload's tree, whole (on
   PostgreSQL's READ COMMITTED without row locks the trees merged);
 * ``release_assignment --force`` (delete + post) against fetches: every
-  fetch answers the old tree whole, the new tree whole, or 404 in between;
+  fetch answers the old tree whole, the new tree whole, or 404 in between,
+  and each one answered has exactly one ``fetch`` entry in the history,
+  whose files and bytes are those of the version it got (the recorder reads
+  and records in one snapshot);
 * a write whose every attempt fails with a serialization failure (a real
   PostgreSQL error, raised by a trigger the test installs) answers the
-  documented 409 once its bounded retries are spent, and logs why;
+  documented 409 once its bounded retries are spent, and logs why; one
+  that succeeds on its third attempt has one history entry, the refused
+  ones none;
 * a SQLite database that cannot grow (``RLIMIT_FSIZE``) answers 507
   ``Storage full``, not a 409 after retries.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import resource
 
 from _api import err, files_of, ok, tree
 from _mounts import tmpfs
+from _races import history_of
 from _replicas import (
     ASSIGNMENT,
     COURSE,
@@ -78,7 +85,7 @@ def race_feedback(servers) -> int:
     """The rounds of concurrent feedback uploads; returns how many ran."""
     setup_course(servers[0], [STUDENT])
     stamp = submit_once(servers[-1])
-    raced = 0
+    raced = fetched = 0
     for round_, uploads in FEEDBACK_ROUNDS:
         trees = [feedback_tree(round_, i) for i in range(uploads)]
 
@@ -95,8 +102,14 @@ def race_feedback(servers) -> int:
             ok(resp)
         raced += uploads
         answers = [feedback_of(server, stamp) for server in servers]
+        fetched += len(servers)
         assert all(answer == answers[0] for answer in answers), answers
         assert answers[0] in trees, sorted(answers[0])
+    # One entry per upload acknowledged, per download answered.
+    actions = collections.Counter(
+        entry['action'] for entry in history_of(servers, COURSE)
+    )
+    assert (actions['release_feedback'], actions['fetch_feedback']) == (raced, fetched)
     assert_no_server_errors(servers)
     return raced
 
@@ -117,12 +130,17 @@ def test_release_force_against_fetches(replicas):
     releases = 6
     fetchers = 5
     fetches = 12  # by each fetcher, each round
+    # Of a size of their own: a fetch's history entry says which it got.
     trees = [
-        {f'round-{r}/{name}': f'{r} {name}'.encode() for name in ('a.ipynb', 'b', 'c')}
+        {
+            f'round-{r}/{name}': f'{r} {name}'.encode() + b'#' * r
+            for name in ('a.ipynb', 'b', 'c')
+        }
         for r in range(releases + 1)
     ]
     trees[0] = {'round-0/a.ipynb': b'0', 'round-0/b': b'0'}
     seen = {'ok': 0, 'missing': 0}
+    fetched = collections.Counter()  # (files, bytes) of each fetch answered
     for r in range(1, releases + 1):
 
         def act(i, r=r):
@@ -152,7 +170,16 @@ def test_release_force_against_fetches(replicas):
             answer = files_of(ok(resp))
             assert answer in (trees[r - 1], trees[r]), sorted(answer)
             seen['ok'] += 1
+            fetched[(len(answer), sum(map(len, answer.values())))] += 1
     assert seen['ok'] > 0
+    entries = history_of(replicas, COURSE)
+    fetches = [e for e in entries if e['action'] == 'fetch']
+    assert {(e['user'], e['student_id'], e['assignment_id']) for e in fetches} == {
+        (STUDENT, STUDENT, ASSIGNMENT)
+    }
+    assert collections.Counter((e['files'], e['bytes']) for e in fetches) == fetched
+    actions = collections.Counter(e['action'] for e in entries)
+    assert (actions['release'], actions['unrelease']) == (1 + releases, releases)
     assert_no_server_errors(replicas)
 
 
@@ -226,6 +253,7 @@ def test_retries_spent_answer_409_and_log_why(start_ngshare, postgres_url):
     second = {'second.txt': b'second feedback'}
     ok(upload_feedback(server, stamp, second))
     assert feedback_of(server, stamp) == second
+    assert server.log_text().count('Retrying upload_feedback') == 2
 
     # Every attempt fails (serialization failures, then deadlocks): the
     # bounded budget is spent, the answer is the documented 409, nothing of
@@ -260,6 +288,17 @@ def test_retries_spent_answer_409_and_log_why(start_ngshare, postgres_url):
     ok(upload_feedback(server, stamp, first))
     assert feedback_of(server, stamp) == first
     assert server_error_codes(server) == ['507', '503']
+    # The history: one entry per upload acknowledged (the one retried
+    # twice included, once), none of the refused ones.
+    uploads = [
+        (e['timestamp'], e['files'], e['bytes'])
+        for e in history_of([server], COURSE)
+        if e['action'] == 'release_feedback'
+    ]
+    assert uploads == [
+        (stamp, 1, len(content))
+        for content in (b'first feedback', b'second feedback', b'first feedback')
+    ]
 
 
 DB_LIMIT = 1024 * 1024

@@ -22,6 +22,12 @@ default (``default_transaction_isolation``):
   one snapshot (a fetch during ``release --force`` never finds the old
   assignment with the new files), and such transactions never fail with a
   serialization error.
+* recorders, the downloads that are actions of the history (fetch, collect,
+  fetch feedback), read as readers do, in one REPEATABLE READ snapshot, and
+  write only their history entry: an INSERT, which no concurrent
+  transaction can make fail with a serialization error. On SQLite they are
+  writers (``BEGIN IMMEDIATE``): a read snapshot could not be upgraded to
+  write once another writer had committed.
 """
 
 from __future__ import annotations
@@ -151,4 +157,17 @@ def make_session_factories(engine: Engine) -> tuple[sessionmaker, sessionmaker]:
     return reader, writer
 
 
-__all__ = ['Session', 'make_engine', 'make_session_factories']
+def make_recorder_factory(engine: Engine) -> sessionmaker:
+    """The session factory of the downloads that write their history entry."""
+    options: dict = {WRITE_OPTION: True}
+    if engine.dialect.name == 'postgresql':
+        options.update(isolation_level='REPEATABLE READ')
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+__all__ = [
+    'Session',
+    'make_engine',
+    'make_recorder_factory',
+    'make_session_factories',
+]

@@ -20,6 +20,9 @@ What changed, and why:
   its submissions and files, in the database itself.
 * Blobs whose last row is gone are recorded in ``released_blobs`` and
   removed after a grace period, so that a download in flight completes.
+* ``history`` records every exchange action, in the action's own
+  transaction; it names courses and people as text, without foreign keys,
+  so that it outlives what it describes.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import datetime
 from typing import Optional
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -319,3 +323,71 @@ class ReleasedBlob(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     # Naive UTC, as every timestamp of the schema.
     released_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+
+
+# The actions ``history`` records (docs/api.md, "History").
+HISTORY_ACTIONS = (
+    'create_course',
+    'delete_course',
+    'add_instructor',
+    'remove_instructor',
+    'add_student',
+    'remove_student',
+    'release',
+    'unrelease',
+    'fetch',
+    'submit',
+    'collect',
+    'release_feedback',
+    'fetch_feedback',
+    'restore',
+    'purge',
+)
+
+
+class HistoryEntry(Base):
+    """One exchange action: who did what, in which course, when.
+
+    Written in the transaction of the action itself (:mod:`ngshare.
+    operations.history`), so a committed action always has its entry and a
+    rolled-back one none. Course, assignment and people are names, not
+    foreign keys: a course's history outlives the course until its deleted
+    item is purged, and the retention setting alone ages entries out.
+    ``_id`` orders the entries and is the cursor of the history pages.
+    ``deleted_item`` marks the entries of a deleted course (the id of its
+    ``deleted_items`` row, no foreign key: the purge removes both): only
+    admins see them, so a new course of the same name does not show its
+    members the old one's students; a restore unmarks them.
+    """
+
+    __tablename__ = 'history'
+    __table_args__ = (
+        CheckConstraint(
+            'action IN (' + ', '.join(f"'{name}'" for name in HISTORY_ACTIONS) + ')',
+            name='action',
+        ),
+        # A page of a course, of one of its students, of one assignment,
+        # newest or oldest first: one index range each, whatever the size.
+        Index('ix_history_course_id', 'course', '_id'),
+        Index('ix_history_course_student_id', 'course', 'student', '_id'),
+        Index('ix_history_course_assignment_id', 'course', 'assignment', '_id'),
+        Index('ix_history_time', 'time'),
+        Index('ix_history_deleted_item', 'deleted_item'),
+    )
+
+    _id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Naive UTC, as every timestamp of the schema: when it happened.
+    time: Mapped[datetime.datetime] = mapped_column(DateTime)
+    action: Mapped[str] = mapped_column(String(32))
+    # Who acted (a user, or ``ngshare-admin`` / ``ngshare`` for the tools).
+    user: Mapped[str] = mapped_column(Text)
+    course: Mapped[str] = mapped_column(Text)
+    assignment: Mapped[Optional[str]] = mapped_column(Text)
+    # The student concerned: added, removed, fetching, submitting,
+    # collected or given feedback.
+    student: Mapped[Optional[str]] = mapped_column(Text)
+    # The submission's timestamp (submit, collect, feedback), naive UTC.
+    timestamp: Mapped[Optional[datetime.datetime]] = mapped_column(DateTime)
+    files: Mapped[Optional[int]] = mapped_column(Integer)
+    bytes: Mapped[Optional[int]] = mapped_column(BigInteger)
+    deleted_item: Mapped[Optional[int]] = mapped_column(Integer)

@@ -12,7 +12,7 @@ It finds ngshare as nbgrader does: the URL given to ``configureExchange`` in
 ``$JUPYTERHUB_API_TOKEN``.
 
 The deadline subcommands (``set_due_date`` ... ``show_deadline``) are in
-``course_deadlines.py``.
+``course_deadlines.py``, ``history`` in ``course_history.py``.
 
 Exit status: 0 when everything asked was done, 1 when something failed (one
 line on standard error per failure, with the server's message), 2 for a
@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from .cli_output import PROG, Failed, complain, say, warn
 from .client import NgshareClient, NgshareError, resolve_url
 from .course_deadlines import add_deadline_parsers
+from .course_history import add_history_parser
 from .gradebook import (
     gradebook_add,
     gradebook_check,
@@ -353,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=remove_students)
     add_deadline_parsers(sub)
+    add_history_parser(sub)
     return parser
 
 

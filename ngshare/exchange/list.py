@@ -13,7 +13,8 @@ JupyterLab extensions (assignment list, course list) and formgrader read:
 
 Feedback counts as updated when its checksum on ngshare differs from the
 fetched copy in ``<assignment>/feedback/<timestamp>/``. Due dates and
-lateness are added by :mod:`.list_deadlines` (keys added, none changed).
+lateness are added by :mod:`.list_deadlines`, collect and feedback times of
+``--cached`` by :mod:`.list_history` (keys added, none changed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .client import NgshareError
 from .deadlines import judged_submissions
 from .exchange import Exchange, checksum_of
 from .list_deadlines import DeadlineListing, lateness_fields
+from .list_history import HistoryListing
 
 
 def _notebook_id(path: str, extension: str) -> str | None:
@@ -38,7 +40,7 @@ def _notebook_id(path: str, extension: str) -> str | None:
     return path[: -len(extension)]
 
 
-class ExchangeList(DeadlineListing, Exchange, ABCExchangeList):
+class ExchangeList(HistoryListing, DeadlineListing, Exchange, ABCExchangeList):
     def init_src(self):
         pass
 
@@ -308,7 +310,7 @@ class ExchangeList(DeadlineListing, Exchange, ABCExchangeList):
                     ),
                 )
             )
-        return submissions
+        return self.with_history(submissions)
 
     def parse_assignments(self) -> list[dict]:
         if not (self.inbound or self.cached):
@@ -345,7 +347,7 @@ class ExchangeList(DeadlineListing, Exchange, ABCExchangeList):
                 msg += ' (feedback ready to be fetched)'
             else:
                 msg += ' (no feedback available)'
-        return msg + self.submission_text(info)
+        return msg + self.submission_text(info) + self.history_text(info)
 
     def format_outbound_assignment(self, info: dict) -> str:
         msg = '{course_id} {assignment_id}'.format(**info)

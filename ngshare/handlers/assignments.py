@@ -18,7 +18,12 @@ class AssignmentsHandler(BaseHandler):
 class AssignmentHandler(BaseHandler):
     @after_body
     async def get(self, course_id, assignment_id):
-        await self.answer_tree(assignments.get_assignment, course_id, assignment_id)
+        await self.answer_tree(
+            assignments.get_assignment,
+            assignments.fetch_assignment,
+            course_id,
+            assignment_id,
+        )
 
     @after_body
     async def post(self, course_id, assignment_id):

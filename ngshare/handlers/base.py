@@ -357,8 +357,11 @@ class BaseHandler(JsonErrors, RequestHandler):
 
     # Running operations
 
-    async def run(self, operation, *args, write: bool = False, quick=None) -> dict:
-        """``operation``'s answer, run in the worker pool (writes where
+    async def run(
+        self, operation, *args, write: bool = False, recording=False, quick=None
+    ) -> dict:
+        """``operation``'s answer, run in the worker pool (writes, and the
+        downloads ``recording`` their history entry, where
         ``Runtime.writes`` says); ``quick``, its one-statement first step,
         is tried on the event loop first where that is cheaper (SQLite:
         :func:`~ngshare.operations.runner.run_quick`)."""
@@ -366,11 +369,17 @@ class BaseHandler(JsonErrors, RequestHandler):
             fields = run_quick(self.runtime, self.actor, quick, args)
             if fields is not None:
                 return fields
-        executor = self.runtime.writes if write else self.runtime.pool
+        executor = self.runtime.writes if write or recording else self.runtime.pool
         return await IOLoop.current().run_in_executor(
             executor,
             partial(
-                run_operation, self.runtime, self.actor, operation, args, write=write
+                run_operation,
+                self.runtime,
+                self.actor,
+                operation,
+                args,
+                write=write,
+                recording=recording,
             ),
         )
 
@@ -379,9 +388,15 @@ class BaseHandler(JsonErrors, RequestHandler):
         fields = await self.run(operation, *args, write=write, quick=quick)
         self.finish(json.dumps({'success': True, **fields}))
 
-    async def answer_tree(self, operation, *args, quick=None) -> None:
-        """Run ``operation`` and write its ``files`` out piece by piece."""
-        fields = await self.run(operation, *args, quick=quick)
+    async def answer_tree(self, listing, download, *args, quick=None) -> None:
+        """Write a tree's ``files`` out piece by piece: with ``list_only``
+        the ``listing`` operation's (a read, ``quick`` first), else the
+        ``download``'s, which records the action in the history in the
+        same transaction (:mod:`ngshare.operations.history`)."""
+        if self.list_only():
+            fields = await self.run(listing, *args, quick=quick)
+        else:
+            fields = await self.run(download, *args, recording=True)
         await write_tree(self, fields, list_only=self.list_only())
 
 

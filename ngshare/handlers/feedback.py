@@ -9,6 +9,7 @@ class FeedbackHandler(BaseHandler):
     async def get(self, course_id, assignment_id, student_id):
         await self.answer_tree(
             feedback.get_feedback,
+            feedback.fetch_feedback,
             course_id,
             assignment_id,
             student_id,

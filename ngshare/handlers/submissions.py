@@ -36,6 +36,7 @@ class SubmissionHandler(BaseHandler):
     async def get(self, course_id, assignment_id, student_id):
         await self.answer_tree(
             submissions.get_submission,
+            submissions.collect_submission,
             course_id,
             assignment_id,
             student_id,

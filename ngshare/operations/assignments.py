@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, exists, insert, select
 
-from ..database.models import INSTRUCTOR, Assignment
+from ..database.models import INSTRUCTOR, STUDENT, Assignment
 from ..database.prepared import prepared
 from ..errors import conflict
 from ..names import can_exist, require_new_name
@@ -12,6 +12,7 @@ from ..permissions import require_instructor, require_member
 from .context import Context
 from .deadlines import deadline_answer, deadline_columns
 from .deleted import keep_deleted_assignment
+from .history import downloaded, record, uploaded
 from .lookup import (
     ASSIGNMENTS,
     COURSES,
@@ -73,10 +74,32 @@ def list_assignments(ctx: Context, course_id: str) -> dict:
 
 
 def get_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
+    """The released files (``list_only``: a look, not a fetch)."""
+    return {'files': _released_files(ctx, course_id, assignment_id)[0]}
+
+
+def fetch_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
+    """The released files, downloaded: a student's download is recorded as
+    their ``fetch`` (an instructor's or an admin's look at them is not)."""
+    files, role = _released_files(ctx, course_id, assignment_id)
+    if role == STUDENT:
+        record(
+            ctx,
+            'fetch',
+            course_id,
+            assignment=assignment_id,
+            student=ctx.actor.name,
+            moved=downloaded(files),
+        )
+    return {'files': files}
+
+
+def _released_files(ctx: Context, course_id: str, assignment_id: str):
+    """(the files of the assignment, the caller's role: None for an admin)."""
     course = find_course(ctx.session, course_id)
-    require_member(ctx.session, ctx.actor, course)
+    role = require_member(ctx.session, ctx.actor, course)
     assignment = find_assignment(ctx.session, course, assignment_id)
-    return {'files': list_tree(assignment.files)}
+    return list_tree(assignment.files), role
 
 
 def release_assignment(
@@ -114,6 +137,7 @@ def release_assignment(
         },
     ).scalar_one()
     insert_tree(ctx, tree, assignment_id=assignment_pk)
+    record(ctx, 'release', course_id, assignment=assignment_id, moved=uploaded(tree))
     return {}
 
 
@@ -160,4 +184,5 @@ def delete_assignment(ctx: Context, course_id: str, assignment_id: str) -> dict:
     else:
         release_blobs(ctx, files_of_assignments(ctx.session, [assignment._id]))
     ctx.session.delete(assignment)
+    record(ctx, 'unrelease', course_id, assignment=assignment_id)
     return {}

@@ -11,6 +11,7 @@ from ..names import is_storable, require_new_name
 from ..permissions import require_admin
 from .context import Context
 from .deleted import keep_deleted_course
+from .history import forget_course, hide_course, record, record_many
 from .lookup import DELETE, course_exists, ensure_user, files_of_course, find_course
 from .trees import release_blobs
 
@@ -40,6 +41,8 @@ def create_course(ctx: Context, course_id: str, instructors_json: str | None) ->
     for name in names:
         course.roster.append(RosterEntry(user_id=name, role=INSTRUCTOR))
     ctx.session.flush()
+    record(ctx, 'create_course', course_id)
+    record_many(ctx, 'add_instructor', course_id, names)
     return {}
 
 
@@ -65,8 +68,12 @@ def delete_course(ctx: Context, course_id: str) -> dict:
     course = find_course(ctx.session, course_id, lock=lock)
     require_admin(ctx.actor)
     if ctx.keep_deleted:
-        keep_deleted_course(ctx, course)
+        item = keep_deleted_course(ctx, course)
+        hide_course(ctx.session, course_id, item._id)
     else:
+        # Nothing is kept to purge later: its history goes now.
         release_blobs(ctx, files_of_course(ctx.session, course))
+        forget_course(ctx.session, course_id)
     ctx.session.delete(course)
+    record(ctx, 'delete_course', course_id)
     return {}

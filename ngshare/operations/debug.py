@@ -19,6 +19,7 @@ from ..database.models import (
     Base,
     Course,
     File,
+    HistoryEntry,
     RosterEntry,
     Submission,
     User,
@@ -49,7 +50,8 @@ def _jsonable(value):
 
 
 def clear(ctx: Context) -> dict:
-    """Remove everything but the calling user.
+    """Remove everything but the calling user. The history goes too: its
+    rows name courses rather than refer to them, so no cascade takes them.
 
     On PostgreSQL the courses table is locked first (``EXCLUSIVE`` mode:
     plain reads go on, but every write, all of which lock a course row or
@@ -61,6 +63,7 @@ def clear(ctx: Context) -> dict:
         ctx.session.execute(text('LOCK TABLE courses IN EXCLUSIVE MODE'))
     release_blobs(ctx, ctx.session.scalars(select(File.actual_name)))
     ctx.session.execute(delete(Course))
+    ctx.session.execute(delete(HistoryEntry))
     ctx.session.execute(delete(User).where(User.id != ctx.actor.name))
     return {'message': DONE}
 

@@ -40,6 +40,7 @@ from ..database.models import (
 )
 from ..timestamps import format_timestamp, parse_timestamp, utc_now
 from .context import Context
+from .history import bring_back, forget_deleted, record, write_entries
 from .lookup import DELETE, KEEP, ensure_user, locked
 
 
@@ -50,13 +51,13 @@ class RestoreError(Exception):
 # Keeping
 
 
-def keep_deleted_course(ctx: Context, course: Course) -> None:
+def keep_deleted_course(ctx: Context, course: Course) -> DeletedItem:
     payload = {
         'id': course.id,
         'roster': [_roster_payload(entry) for entry in course.roster],
         'assignments': [_assignment_payload(ctx, a) for a in course.assignments],
     }
-    _keep(ctx, DELETED_COURSE, course.id, None, payload)
+    return _keep(ctx, DELETED_COURSE, course.id, None, payload)
 
 
 def keep_deleted_assignment(
@@ -66,7 +67,9 @@ def keep_deleted_assignment(
     _keep(ctx, DELETED_ASSIGNMENT, course.id, assignment.id, payload)
 
 
-def _keep(ctx: Context, kind: str, course_name, assignment_name, payload) -> None:
+def _keep(
+    ctx: Context, kind: str, course_name, assignment_name, payload
+) -> DeletedItem:
     item = DeletedItem(
         kind=kind,
         course_name=course_name,
@@ -77,6 +80,8 @@ def _keep(ctx: Context, kind: str, course_name, assignment_name, payload) -> Non
     )
     item.blobs = [DeletedBlob(actual_name=key) for key in sorted(_blob_keys(payload))]
     ctx.session.add(item)
+    ctx.session.flush()  # its id, which the history's entries refer to
+    return item
 
 
 def _roster_payload(entry: RosterEntry) -> dict:
@@ -224,6 +229,12 @@ def restore(
             message = _restore_assignment(ctx, course, name, payload)
     ctx.session.delete(item)
     ctx.session.flush()
+    if item.kind == DELETED_COURSE:
+        bring_back(ctx.session, item._id, as_name or item.course_name)
+        record(ctx, 'restore', as_name or item.course_name)
+    else:
+        assignment = as_name or item.assignment_name
+        record(ctx, 'restore', item.course_name, assignment=assignment)
     return message
 
 
@@ -352,8 +363,13 @@ def _file_rows(files: list[dict]) -> list[File]:
 # Purging
 
 
-def purge_expired(session: Session, older_than: datetime.datetime) -> list[str]:
+def purge_expired(
+    session: Session, older_than: datetime.datetime, *, by: str
+) -> list[str]:
     """Forget items deleted before ``older_than``; return their blob keys.
+
+    Each purge is recorded in the history (as done ``by`` the service or the
+    admin tool); a course's history before its deletion goes with it.
 
     The caller removes those blobs once this commits, if nothing else refers
     to them. The items' rows are locked (``FOR UPDATE``), so a restore of one
@@ -373,5 +389,15 @@ def purge_expired(session: Session, older_than: datetime.datetime) -> list[str]:
     keys = [blob.actual_name for item in items for blob in item.blobs]
     for item in items:
         session.delete(item)
+        if item.kind == DELETED_COURSE:
+            forget_deleted(session, item._id)
+        write_entries(
+            session,
+            by,
+            'purge',
+            item.course_name,
+            [None],
+            assignment=item.assignment_name,
+        )
     session.flush()
     return keys

@@ -10,6 +10,7 @@ from ..names import can_exist
 from ..permissions import require_instructor, require_self_or_instructor
 from ..timestamps import format_timestamp, parsed_or_none
 from .context import Context
+from .history import record, record_download, uploaded
 from .lookup import (
     ASSIGNMENTS,
     COURSES,
@@ -79,6 +80,15 @@ def upload_feedback(
     ).all()
     release_blobs(ctx, old)
     insert_tree(ctx, tree, feedback_id=submission_pk)
+    record(
+        ctx,
+        'release_feedback',
+        course_id,
+        assignment=assignment_id,
+        student=student_id,
+        timestamp=parsed_or_none(timestamp),
+        moved=uploaded(tree),
+    )
     return {}
 
 
@@ -158,3 +168,22 @@ def get_feedback(
         'timestamp': format_timestamp(submission.timestamp),
         'files': list_tree(submission.feedback),
     }
+
+
+def fetch_feedback(
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    timestamp: str | None,
+) -> dict:
+    """:func:`get_feedback`, downloaded: recorded as the student's
+    ``fetch_feedback`` when there was feedback to fetch (``nbgrader
+    fetch_feedback`` asks for every submission, most of which may have none
+    yet); an instructor's look at it is not, as for :func:`fetch_assignment`."""
+    answer = get_feedback(ctx, course_id, assignment_id, student_id, timestamp)
+    if answer['files'] and ctx.actor.name == student_id:
+        record_download(
+            ctx, 'fetch_feedback', course_id, assignment_id, student_id, answer
+        )
+    return answer

@@ -25,6 +25,7 @@ from ..permissions import (
     require_self_or_instructor,
 )
 from .context import Context
+from .history import record, record_many
 from .lookup import (
     EXCLUSIVE,
     NAMES_PER_STATEMENT,
@@ -95,13 +96,27 @@ def _enrol(ctx: Context, course, user_id: str, role: str, fields: dict) -> None:
 def set_instructor(ctx: Context, course_id: str, user_id: str, fields: dict) -> dict:
     """(admins) add or update; (instructors) update their own entry.
 
-    An instructor who was a student of the course stops being one.
+    An instructor who was a student of the course stops being one. Only a
+    change of role is recorded in the history (an instructor updating their
+    names is no action of the course); the course row's lock keeps the
+    role read here true until the commit.
     """
     course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_admin_or_own_instructor_entry(ctx.session, ctx.actor, course, user_id)
     _require_fields(fields, 'Please supply email name')
+    # An instructor may only update their own entry: already an instructor.
+    previous = _role_of(ctx, course, user_id) if ctx.actor.is_admin else INSTRUCTOR
     _enrol(ctx, course, user_id, INSTRUCTOR, fields)
+    if previous == STUDENT:
+        record(ctx, 'remove_student', course_id, student=user_id)
+    if previous != INSTRUCTOR:
+        record(ctx, 'add_instructor', course_id, student=user_id)
     return {}
+
+
+def _role_of(ctx: Context, course, user_id: str) -> str | None:
+    entry = roster_entry(ctx.session, course, user_id)
+    return None if entry is None else entry.role
 
 
 def get_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
@@ -120,6 +135,7 @@ def remove_instructor(ctx: Context, course_id: str, user_id: str) -> dict:
     if entry is None:
         raise not_found('Instructor not found')
     ctx.session.delete(entry)
+    record(ctx, 'remove_instructor', course_id, student=user_id)
     return {}
 
 
@@ -135,12 +151,17 @@ def list_instructors(ctx: Context, course_id: str) -> dict:
 
 
 def set_student(ctx: Context, course_id: str, user_id: str, fields: dict) -> dict:
+    """Add or update a student; only an addition is recorded in the
+    history (the course row's lock keeps the role read here true)."""
     course = find_course(ctx.session, course_id, lock=EXCLUSIVE)
     require_instructor(ctx.session, ctx.actor, course)
-    if roster_entry(ctx.session, course, user_id, INSTRUCTOR) is not None:
+    previous = _role_of(ctx, course, user_id)
+    if previous == INSTRUCTOR:
         raise conflict('Cannot add instructor as student')
     _require_fields(fields, 'Please supply email')
     _enrol(ctx, course, user_id, STUDENT, fields)
+    if previous is None:
+        record(ctx, 'add_student', course_id, student=user_id)
     return {}
 
 
@@ -160,6 +181,7 @@ def remove_student(ctx: Context, course_id: str, user_id: str) -> dict:
     if entry is None:
         raise not_found('Student not found')
     ctx.session.delete(entry)
+    record(ctx, 'remove_student', course_id, student=user_id)
     return {}
 
 
@@ -179,7 +201,8 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
     # each other in a cycle (a deadlock on PostgreSQL). A name given twice
     # ends with its last values, as written in turn.
     latest = {student['username']: student for student in students}
-    instructors = _instructors_among(ctx.session, course, sorted(latest))
+    roles = _roles_among(ctx.session, course, sorted(latest))
+    instructors = {name for name, role in roles.items() if role == INSTRUCTOR}
     enrolled = [name for name in sorted(latest) if name not in instructors]
     ensure_users(ctx.session, enrolled)
     if enrolled:
@@ -200,6 +223,9 @@ def add_students(ctx: Context, course_id: str, students_json: str | None) -> dic
                 for name in enrolled
             ],
         )
+        # The history has the additions; updated students were there.
+        added = [name for name in enrolled if name not in roles]
+        record_many(ctx, 'add_student', course_id, added)
     return {
         'status': [
             _INSTRUCTOR_REFUSED | {'username': student['username']}
@@ -218,19 +244,18 @@ _INSTRUCTOR_REFUSED = {
 }
 
 
-def _instructors_among(session, course, names: list[str]) -> set[str]:
-    """Which of ``names`` are instructors of ``course``, a statement per
-    :data:`NAMES_PER_STATEMENT` names."""
-    found: set[str] = set()
+def _roles_among(session, course, names: list[str]) -> dict[str, str]:
+    """``{name: role}`` of those of ``names`` on the roster of ``course``, a
+    statement per :data:`NAMES_PER_STATEMENT` names."""
+    found: dict[str, str] = {}
     for start in range(0, len(names), NAMES_PER_STATEMENT):
         found.update(
-            session.scalars(
-                select(RosterEntry.user_id).where(
+            session.execute(
+                select(RosterEntry.user_id, RosterEntry.role).where(
                     RosterEntry.course_id == course._id,
-                    RosterEntry.role == INSTRUCTOR,
                     RosterEntry.user_id.in_(names[start : start + NAMES_PER_STATEMENT]),
                 )
-            )
+            ).all()
         )
     return found
 

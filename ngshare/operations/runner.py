@@ -110,11 +110,19 @@ def run_operation(
     args: tuple,
     *,
     write: bool,
+    recording: bool = False,
 ) -> dict:
+    """``operation(ctx, *args)`` in one transaction: a ``write``'s, a
+    read's, or with ``recording`` a download's that writes its history
+    entry (:func:`ngshare.database.engine.make_recorder_factory`)."""
     # A read is not retried: a conflict cannot happen in its snapshot, and
     # the blobs it lists stay stored for the grace period.
+    write = write or recording
     attempts = WRITE_ATTEMPTS if write else 1
-    factory = runtime.writer if write else runtime.reader
+    if recording:
+        factory = runtime.recorder or runtime.writer
+    else:
+        factory = runtime.writer if write else runtime.reader
     name = getattr(operation, '__name__', repr(operation))
     for attempt in range(1, attempts + 1):
         ctx = None

@@ -220,6 +220,7 @@ _FILE_COLUMNS = (
     File.filename,
     File.checksum,
     File.actual_name,
+    File.size,
     Submission.timestamp,
     Submission.due,
 )

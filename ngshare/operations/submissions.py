@@ -14,6 +14,7 @@ from ..names import can_exist
 from ..permissions import require_instructor, require_member, require_self_or_instructor
 from ..timestamps import format_timestamp, parsed_or_none, utc_now
 from .context import Context
+from .history import record, record_download, uploaded
 from .lookup import (
     ASSIGNMENTS,
     COURSES,
@@ -143,6 +144,15 @@ def submit(
         },
     ).scalar_one()
     insert_tree(ctx, tree, submission_id=submission_pk)
+    record(
+        ctx,
+        'submit',
+        course_id,
+        assignment=assignment_id,
+        student=ctx.actor.name,
+        timestamp=timestamp,
+        moved=uploaded(tree),
+    )
     return {'timestamp': format_timestamp(timestamp), **lateness(timestamp, due)}
 
 
@@ -271,3 +281,16 @@ def get_submission(
         **lateness(submission.timestamp, submission.due),
         'files': list_tree(submission.files),
     }
+
+
+def collect_submission(
+    ctx: Context,
+    course_id: str,
+    assignment_id: str,
+    student_id: str,
+    timestamp: str | None,
+) -> dict:
+    """:func:`get_submission`, downloaded: recorded as a ``collect``."""
+    answer = get_submission(ctx, course_id, assignment_id, student_id, timestamp)
+    record_download(ctx, 'collect', course_id, assignment_id, student_id, answer)
+    return answer

@@ -86,6 +86,9 @@ class FileRef:
     path: str
     checksum: str
     key: str
+    # As recorded at upload, for the history (None: unknown, as for some
+    # files of 0.6.0); the answer's sizes are the blobs' own.
+    size: int | None = None
 
 
 def list_tree(files) -> list[FileRef]:
@@ -95,4 +98,6 @@ def list_tree(files) -> list[FileRef]:
     The handler writes the answer out file by file (reading and encoding one
     blob at a time), so a large tree is never held in memory at once.
     """
-    return [FileRef(row.filename, row.checksum, row.actual_name) for row in files]
+    return [
+        FileRef(row.filename, row.checksum, row.actual_name, row.size) for row in files
+    ]
