@@ -126,7 +126,8 @@ def test_previous_head_upgrades_keeping_every_row(engine):
 
     migrate.upgrade(engine, None)
 
-    assert migrate.current_revision(engine) == DEADLINES == migrate.head_revision()
+    # Head is a later revision now (the history, issue 17): through this one.
+    assert migrate.current_revision(engine) == migrate.head_revision()
     assert_schema_matches_models(engine)
     assert rows_of(engine, old_columns) == before
     assert_deadlines_mean_what_they_meant(engine)
@@ -224,7 +225,7 @@ def test_060_deployment_upgrades_to_deadlines(tmp_path):
     engine = make_engine(sqlite_url(db))
     try:
         migrate.upgrade(engine, str(storage))
-        assert migrate.current_revision(engine) == DEADLINES
+        assert migrate.current_revision(engine) == migrate.head_revision()
         assert_same_data_as_060(expected, db, storage)
         assert_schema_matches_models(engine)
         assignments = len(expected['assignments'])

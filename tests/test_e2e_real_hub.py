@@ -1,10 +1,13 @@
 """End to end under a real JupyterHub: the course of :mod:`_course_scenario`
-with both clients (``ngshare.exchange`` with the deadline phases of
+played by our plugin (``ngshare.exchange``, with the deadline phases of
 :mod:`_course_deadlines` too), each phase a test of its own (as in
 ``test_e2e_nbgrader.py``), through the proxy at ``/services/ngshare``, with Hub
 tokens of real Hub users (the ``real_hub`` fixture of :mod:`_jupyterhub`,
 a plugin of conftest.py); the stand-alone half is
-``test_e2e_nbgrader.py``.
+``test_e2e_nbgrader.py``, which also plays the course with the old plugin
+(ngshare_exchange 0.5.3): what the Hub adds (its tokens, the proxy, the
+service's prefix) is the same for both clients, and a second whole course
+here cost CI about ten minutes of a worker.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ pytest.register_assert_rewrite(
     '_course_history',
 )
 
-from _course_clients import CLIENTS  # noqa: E402
+from _course_clients import NEW_CLIENT  # noqa: E402
 from _course_harness import Course, Deployment  # noqa: E402
 from _course_history import check_course_history  # noqa: E402
 from _course_material import ALL_USERS, COURSE  # noqa: E402
 from _course_scenario import course_phases, phase_params, start_course  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+CLIENTS = {NEW_CLIENT.name: NEW_CLIENT}
 
 
 # The scopes of a stock single-user server's $JUPYTERHUB_API_TOKEN (the
