@@ -4,10 +4,11 @@ played by our plugin (``ngshare.exchange``, with the deadline phases of
 ``test_e2e_nbgrader.py``), through the proxy at ``/services/ngshare``, with Hub
 tokens of real Hub users (the ``real_hub`` fixture of :mod:`_jupyterhub`,
 a plugin of conftest.py); the stand-alone half is
-``test_e2e_nbgrader.py``, which also plays the course with the old plugin
-(ngshare_exchange 0.5.3): what the Hub adds (its tokens, the proxy, the
-service's prefix) is the same for both clients, and a second whole course
-here cost CI about ten minutes of a worker.
+``test_e2e_nbgrader.py``, and ``test_e2e_nbgrader_old_client.py`` plays
+the course with the old plugin (ngshare_exchange 0.5.3): what the Hub adds
+(its tokens, the proxy, the service's prefix) is the same for both
+clients, and a second whole course here cost CI about ten minutes of a
+worker.
 """
 
 from __future__ import annotations
