@@ -288,18 +288,19 @@ def port_number(text: str) -> int:
     return int(text)
 
 
-def whole_seconds(text: str) -> int:
-    """A whole number of seconds, 0 or more (0: ask the Hub every time)."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f'not a whole number of seconds: {text!r}')
-    return int(text)
+def whole_number_of(unit: str):
+    """The argparse type of a whole number of ``unit``, 0 or more."""
+
+    def whole(text: str) -> int:
+        if not text.strip().isdigit():
+            raise argparse.ArgumentTypeError(f'not a whole number of {unit}: {text!r}')
+        return int(text)
+
+    return whole
 
 
-def whole_days(text: str) -> int:
-    """A whole number of days, 0 or more."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f'not a whole number of days: {text!r}')
-    return int(text)
+whole_seconds = whole_number_of('seconds')
+whole_days = whole_number_of('days')
 
 
 def names(text: str) -> frozenset[str]:

@@ -11,6 +11,7 @@ their own entries; the filters are the API's, applied by the server.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import sys
@@ -194,8 +195,6 @@ def history(client: NgshareClient, args) -> int:
 
 
 def _count(text: str) -> int:
-    import argparse
-
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f'not a positive whole number: {text!r}')
     return int(text)
